@@ -1,0 +1,59 @@
+#pragma once
+// RAII owner of one mmap()ed range.
+#include <sys/mman.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <utility>
+
+#include "amber/error.h"
+
+namespace amber {
+
+class Mapping {
+ public:
+  Mapping() = default;
+  Mapping(void* addr, size_t len) : addr_(static_cast<uint8_t*>(addr)), len_(len) {}
+  Mapping(Mapping&& o) noexcept : addr_(std::exchange(o.addr_, nullptr)), len_(std::exchange(o.len_, 0)) {}
+  Mapping& operator=(Mapping&& o) noexcept {
+    if (this != &o) {
+      reset();
+      addr_ = std::exchange(o.addr_, nullptr);
+      len_ = std::exchange(o.len_, 0);
+    }
+    return *this;
+  }
+  Mapping(const Mapping&) = delete;
+  Mapping& operator=(const Mapping&) = delete;
+  ~Mapping() { reset(); }
+
+  // Anonymous private read-write memory (lazily zero-filled by the kernel).
+  static Mapping anonymous(size_t len, int extra_flags = MAP_NORESERVE) {
+    void* p = ::mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | extra_flags, -1, 0);
+    if (p == MAP_FAILED) throw SysError(fmt::format("mmap {} bytes", len), errno);
+    return Mapping(p, len);
+  }
+
+  // A file range mapped with the given protection and flags.
+  static Mapping file(int fd, size_t len, off_t offset, int prot, int flags) {
+    void* p = ::mmap(nullptr, len, prot, flags, fd, offset);
+    if (p == MAP_FAILED) throw SysError(fmt::format("mmap {} bytes of fd at offset {}", len, offset), errno);
+    return Mapping(p, len);
+  }
+
+  uint8_t* data() const noexcept { return addr_; }
+  size_t size() const noexcept { return len_; }
+  explicit operator bool() const noexcept { return addr_ != nullptr; }
+
+  void reset() noexcept {
+    if (addr_) ::munmap(addr_, len_);
+    addr_ = nullptr;
+    len_ = 0;
+  }
+
+ private:
+  uint8_t* addr_ = nullptr;
+  size_t len_ = 0;
+};
+
+}  // namespace amber
