@@ -4,6 +4,7 @@
 // implements it in memory for unit tests.
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <variant>
@@ -77,8 +78,12 @@ class Vm {
   virtual std::unique_ptr<Vcpu> create_vcpu(uint32_t index, uint32_t total) = 0;
   // An interrupt line to GSI `gsi` of the in-kernel IOAPIC/PIC.
   virtual std::unique_ptr<IrqLine> irq_line(uint32_t gsi) = 0;
-  // Signals `eventfd` when the guest writes to MMIO `addr` (ioeventfd); returns false when unsupported.
-  virtual bool add_ioeventfd(uint64_t addr, uint32_t len, int eventfd) = 0;
+  // Signals `eventfd` when the guest writes `datamatch` (any value when
+  // nullopt) to MMIO `addr` (KVM ioeventfd); returns false when unsupported.
+  virtual bool add_ioeventfd(uint64_t addr, uint32_t len, std::optional<uint64_t> datamatch, int eventfd) = 0;
+  // An edge-triggered line to `gsi` driven by writing to an eventfd (KVM
+  // irqfd); falls back to KVM_IRQ_LINE pulses when irqfd is unavailable.
+  virtual std::unique_ptr<IrqLine> irqfd_line(uint32_t gsi) = 0;
   // PIC, IOAPIC, PIT2, kvmclock.
   virtual StateNode save_state() = 0;
   virtual void restore_state(const StateNode& n) = 0;
