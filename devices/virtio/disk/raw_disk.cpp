@@ -1,0 +1,103 @@
+#include "virtio/disk/raw_disk.h"
+
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <climits>
+#include <cstdlib>
+
+#include "virtio/disk/file_io.h"
+
+namespace amber::block {
+
+namespace {
+[[noreturn]] void open_failed(const std::string& path, bool read_only, int err) {
+  switch (err) {
+    case ENOENT: throw Error(fmt::format("disk '{}': no such file", path));
+    case EISDIR: throw Error(fmt::format("disk '{}': is a directory", path));
+    case EACCES:
+    case EPERM:
+      if (!read_only && ::access(path.c_str(), R_OK) == 0)
+        throw Error(fmt::format("disk '{}': permission denied for writing (add ,ro or ,cow to use it read-only)", path));
+      throw Error(fmt::format("disk '{}': permission denied", path));
+    case EROFS:
+      throw Error(fmt::format("disk '{}': on a read-only file system (add ,ro or ,cow to use it read-only)", path));
+    default: throw SysError(fmt::format("disk '{}': open", path), err);
+  }
+}
+
+std::string real_path(const std::string& path) {
+  char buf[PATH_MAX];
+  return ::realpath(path.c_str(), buf) ? std::string(buf) : path;
+}
+}  // namespace
+
+std::unique_ptr<RawDisk> RawDisk::open(const std::string& path, bool read_only, std::string id) {
+  UniqueFd fd(::open(path.c_str(), (read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC));
+  if (!fd) open_failed(path, read_only, errno);
+  struct stat st {};
+  check_sys(::fstat(fd.get(), &st), fmt::format("disk '{}': fstat", path));
+  uint64_t size = 0;
+  if (S_ISDIR(st.st_mode)) throw Error(fmt::format("disk '{}': is a directory", path));
+  if (S_ISREG(st.st_mode)) {
+    size = uint64_t(st.st_size);
+  } else if (S_ISBLK(st.st_mode)) {
+    check_sys(::ioctl(fd.get(), BLKGETSIZE64, &size), fmt::format("disk '{}': BLKGETSIZE64", path));
+  } else {
+    throw Error(fmt::format("disk '{}': is not a regular file or block device", path));
+  }
+  if (size == 0) throw Error(fmt::format("disk '{}': is empty", path));
+  if (size % kSectorSize)
+    throw Error(fmt::format("disk '{}': size {} is not a multiple of {} bytes", path, size, kSectorSize));
+  // Path, size and modification time: an overlay made over this file stops
+  // matching when the file is replaced or written to.
+  std::string identity = fmt::format("file:{}:{}:{}.{:09}", real_path(path), size, st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
+  return std::unique_ptr<RawDisk>(new RawDisk(std::move(fd), 0, size, read_only, std::move(id), std::move(identity)));
+}
+
+std::unique_ptr<RawDisk> RawDisk::range(int fd, uint64_t offset, uint64_t length, std::string id, std::string identity) {
+  if (length == 0 || length % kSectorSize || offset + length < offset || offset + length > uint64_t(INT64_MAX))
+    throw Error(fmt::format("disk '{}': bad embedded range {:#x}+{:#x}", id, offset, length));
+  UniqueFd dup(::fcntl(fd, F_DUPFD_CLOEXEC, 0));
+  if (!dup) throw SysError(fmt::format("disk '{}': dup", id), errno);
+  return std::unique_ptr<RawDisk>(new RawDisk(std::move(dup), offset, length, true, std::move(id), std::move(identity)));
+}
+
+RawDisk::RawDisk(UniqueFd fd, uint64_t offset, uint64_t length, bool read_only, std::string id, std::string identity)
+    : fd_(std::move(fd)), offset_(offset), length_(length), read_only_(read_only), id_(std::move(id)), identity_(std::move(identity)) {}
+
+bool RawDisk::read(uint64_t off, std::span<uint8_t> data) noexcept {
+  if (off > length_ || data.size() > length_ - off) return false;
+  return pread_full(fd_.get(), offset_ + off, data);
+}
+
+bool RawDisk::write(uint64_t off, std::span<const uint8_t> data) noexcept {
+  if (read_only_ || off > length_ || data.size() > length_ - off) return false;
+  return pwrite_full(fd_.get(), offset_ + off, data);
+}
+
+bool RawDisk::flush() noexcept {
+  if (read_only_) return true;
+  int rc;
+  do {
+    rc = ::fdatasync(fd_.get());
+  } while (rc < 0 && errno == EINTR);
+  return rc == 0;
+}
+
+bool RawDisk::discard(uint64_t off, uint64_t len) noexcept {
+  if (read_only_ || off > length_ || len > length_ - off) return false;
+  return punch_or_zero(fd_.get(), offset_ + off, len);
+}
+
+bool RawDisk::write_zeroes(uint64_t off, uint64_t len, bool unmap) noexcept {
+  if (read_only_ || off > length_ || len > length_ - off) return false;
+  return unmap ? punch_or_zero(fd_.get(), offset_ + off, len) : zero_range(fd_.get(), offset_ + off, len);
+}
+
+std::vector<Extent> RawDisk::data_extents() const { return file_data_extents(fd_.get(), offset_, length_); }
+
+}  // namespace amber::block

@@ -1,0 +1,47 @@
+#pragma once
+// A disk stored in a plain file (or block device), or in a byte range of a
+// larger file (a disk embedded in a VM image). I/O is pread/pwrite straight
+// into guest memory; flush is fdatasync; discard and write-zeroes punch
+// holes so the file stays sparse.
+#include <memory>
+#include <string>
+
+#include "virtio/disk/disk_backend.h"
+#include "virtio/disk/unique_fd.h"
+
+namespace amber::block {
+
+class RawDisk : public DiskBackend {
+ public:
+  // Opens `path` (read-only when `read_only`). Throws Error with a clear
+  // message for every reason the file cannot serve as a disk.
+  static std::unique_ptr<RawDisk> open(const std::string& path, bool read_only, std::string id);
+  // A read-only view of [offset, offset + length) of `fd` (the image keeps
+  // its own fd; this one is dup()ed). Bytes past the end of the file and
+  // holes read as zeros. `identity` names the contents (e.g. the image's
+  // checksum) for overlays made over it.
+  static std::unique_ptr<RawDisk> range(int fd, uint64_t offset, uint64_t length, std::string id, std::string identity);
+
+  uint64_t size() const noexcept override { return length_; }
+  bool read_only() const noexcept override { return read_only_; }
+  std::string id() const override { return id_; }
+  std::string identity() const override { return identity_; }
+  bool read(uint64_t off, std::span<uint8_t> data) noexcept override;
+  bool write(uint64_t off, std::span<const uint8_t> data) noexcept override;
+  bool flush() noexcept override;
+  bool discard(uint64_t off, uint64_t len) noexcept override;
+  bool write_zeroes(uint64_t off, uint64_t len, bool unmap) noexcept override;
+  std::vector<Extent> data_extents() const override;
+
+  int fd() const noexcept { return fd_.get(); }
+
+ private:
+  RawDisk(UniqueFd fd, uint64_t offset, uint64_t length, bool read_only, std::string id, std::string identity);
+
+  UniqueFd fd_;
+  uint64_t offset_, length_;
+  bool read_only_;
+  std::string id_, identity_;
+};
+
+}  // namespace amber::block

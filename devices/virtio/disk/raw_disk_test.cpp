@@ -1,0 +1,127 @@
+#include "virtio/disk/raw_disk.h"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+
+#include <numeric>
+
+#include "virtio/disk/file_io.h"
+#include "virtio/testing/temp_dir.h"
+
+namespace amber::block {
+namespace {
+
+using testing::TempDir;
+
+std::vector<uint8_t> pattern(size_t n, uint8_t seed) {
+  std::vector<uint8_t> v(n);
+  for (size_t i = 0; i < n; ++i) v[i] = uint8_t(seed + i * 13);
+  return v;
+}
+
+TEST(RawDisk, ReadWriteRoundTrip) {
+  TempDir dir;
+  auto disk = RawDisk::open(dir.write("d.img", std::vector<uint8_t>(8192, 0)), false, "d");
+  EXPECT_EQ(disk->size(), 8192u);
+  EXPECT_FALSE(disk->read_only());
+  auto data = pattern(1024, 3);
+  ASSERT_TRUE(disk->write(512, data));
+  std::vector<uint8_t> back(1024);
+  ASSERT_TRUE(disk->read(512, back));
+  EXPECT_EQ(back, data);
+  EXPECT_TRUE(disk->flush());
+  auto file = TempDir::read_all(dir.file("d.img"));
+  EXPECT_EQ(std::vector<uint8_t>(file.begin() + 512, file.begin() + 1536), data);
+}
+
+TEST(RawDisk, OutOfRangeIsRefused) {
+  TempDir dir;
+  auto disk = RawDisk::open(dir.write("d.img", std::vector<uint8_t>(4096, 0)), false, "d");
+  std::vector<uint8_t> buf(512);
+  EXPECT_FALSE(disk->read(4096 - 256, buf));
+  EXPECT_FALSE(disk->write(~0ull - 10, buf));
+  EXPECT_FALSE(disk->discard(4096, 1));
+}
+
+TEST(RawDisk, ReadOnlyRefusesWrites) {
+  TempDir dir;
+  auto disk = RawDisk::open(dir.write("d.img", std::vector<uint8_t>(4096, 1)), true, "d");
+  EXPECT_TRUE(disk->read_only());
+  std::vector<uint8_t> buf(512, 9);
+  EXPECT_FALSE(disk->write(0, buf));
+  EXPECT_FALSE(disk->write_zeroes(0, 512, true));
+  EXPECT_EQ(TempDir::read_all(dir.file("d.img")), std::vector<uint8_t>(4096, 1));
+}
+
+TEST(RawDisk, DiscardPunchesHoles) {
+  TempDir dir;
+  constexpr size_t kSize = 1 << 20;
+  auto disk = RawDisk::open(dir.write("d.img", pattern(kSize, 1)), false, "d");
+  uint64_t before = TempDir::allocated_bytes(dir.file("d.img"));
+  ASSERT_GE(before, kSize);
+  ASSERT_TRUE(disk->discard(0, 512 * 1024));
+  uint64_t after = TempDir::allocated_bytes(dir.file("d.img"));
+  EXPECT_LE(after, before - 512 * 1024);
+  std::vector<uint8_t> buf(4096, 0xff);
+  ASSERT_TRUE(disk->read(4096, buf));
+  EXPECT_EQ(buf, std::vector<uint8_t>(4096, 0));
+}
+
+TEST(RawDisk, WriteZeroesReadsZeros) {
+  TempDir dir;
+  auto disk = RawDisk::open(dir.write("d.img", pattern(65536, 1)), false, "d");
+  ASSERT_TRUE(disk->write_zeroes(1000 - 488, 3000, false));  // unaligned, kept allocated
+  ASSERT_TRUE(disk->write_zeroes(32768, 8192, true));         // punched
+  auto all = TempDir::read_all(dir.file("d.img"));
+  EXPECT_EQ(std::vector<uint8_t>(all.begin() + 512, all.begin() + 3512), std::vector<uint8_t>(3000, 0));
+  EXPECT_NE(all[511], 0);
+  EXPECT_EQ(std::vector<uint8_t>(all.begin() + 32768, all.begin() + 40960), std::vector<uint8_t>(8192, 0));
+  EXPECT_EQ(all[40960], pattern(65536, 1)[40960]);
+}
+
+TEST(RawDisk, DataExtentsFollowHoles) {
+  TempDir dir;
+  constexpr uint64_t kMiB = 1 << 20;
+  std::string p = dir.sparse("s.img", 8 * kMiB, 2 * kMiB, pattern(4096, 5));
+  auto disk = RawDisk::open(p, true, "s");
+  auto ext = disk->data_extents();
+  ASSERT_EQ(ext.size(), 1u);
+  EXPECT_LE(ext[0].offset, 2 * kMiB);
+  EXPECT_GE(ext[0].offset + ext[0].length, 2 * kMiB + 4096);
+  EXPECT_LE(ext[0].length, kMiB);  // not the whole disk
+}
+
+TEST(RawDisk, RangeOverLargerFile) {
+  TempDir dir;
+  constexpr uint64_t kMiB = 1 << 20;
+  // An "image": 1 MiB of other data, then a 2 MiB disk of which only the
+  // first 4 KiB is stored, then nothing (the file ends early).
+  std::string p = dir.sparse("image", 1 * kMiB + 4096, kMiB, pattern(4096, 9));
+  int fd = ::open(p.c_str(), O_RDONLY);
+  ASSERT_GE(fd, 0);
+  auto disk = RawDisk::range(fd, kMiB, 2 * kMiB, "emb", "image:abc");
+  ::close(fd);  // the disk holds its own fd
+  EXPECT_TRUE(disk->read_only());
+  EXPECT_EQ(disk->size(), 2 * kMiB);
+  EXPECT_EQ(disk->identity(), "image:abc");
+  std::vector<uint8_t> buf(4096);
+  ASSERT_TRUE(disk->read(0, buf));
+  EXPECT_EQ(buf, pattern(4096, 9));
+  std::vector<uint8_t> tail(8192, 0xff);
+  ASSERT_TRUE(disk->read(2 * kMiB - 8192, tail));  // past the end of the file: zeros
+  EXPECT_EQ(tail, std::vector<uint8_t>(8192, 0));
+  EXPECT_FALSE(disk->write(0, buf));
+  auto ext = disk->data_extents();
+  ASSERT_EQ(ext.size(), 1u);
+  EXPECT_EQ(ext[0].offset, 0u);
+  EXPECT_EQ(ext[0].length, 4096u);
+  EXPECT_THROW(RawDisk::range(0, 0, 100, "x", "y"), Error);
+}
+
+TEST(NormalizeExtents, MergesAndSorts) {
+  auto out = normalize_extents({{100, 10}, {0, 50}, {40, 20}, {110, 5}, {200, 0}});
+  EXPECT_EQ(out, (std::vector<Extent>{{0, 60}, {100, 15}}));
+}
+
+}  // namespace
+}  // namespace amber::block
