@@ -344,7 +344,7 @@ scan_elves() {  # $1 = carried path (file or directory)
     while IFS= read -r -d '' f; do
         m=''
         LC_ALL=C read -r -n 4 m <"$f" 2>/dev/null || true
-        [ "$m" = $'\x7fELF' ] && add_elf_deps "$f"
+        if [ "$m" = $'\x7fELF' ]; then add_elf_deps "$f"; fi
     done < <(find -H "$1" -type f \( -perm /111 -o -name '*.so' -o -name '*.so.*' \) \
                   ! -name '*.o' ! -name '*.a' ! -name '*.ko' -print0)
 }
