@@ -1,0 +1,177 @@
+#pragma once
+// The VM image: one file holding machine state (a StateNode tree), guest RAM
+// and embedded disks. Layout and compatibility rules: docs/image-format.md.
+//
+// Writing is atomic (temporary file + fsync + rename). Opening treats the file
+// as untrusted input: every offset, size, count and checksum is validated
+// before use, and every failure is an amber::Error naming the file and the bad
+// section.
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "amber/mapping.h"
+#include "amber/state.h"
+
+namespace amber::image {
+
+// ---------------------------------------------------------------- writing
+
+struct RamRegionIn {
+  uint64_t gpa = 0;
+  std::span<const uint8_t> host;  // live guest memory; size a multiple of 4096
+  // The caller guarantees `host` is private anonymous memory (MAP_PRIVATE |
+  // MAP_ANONYMOUS, not a memfd/shmem/file mapping). Then pages that were never
+  // populated (neither present nor swapped, per /proc/self/pagemap) are known
+  // to be zero and are skipped without being read. Wrong for shared or
+  // file-backed memory, where an unpopulated PTE says nothing about content.
+  bool private_anonymous = false;
+};
+
+struct DiskIn {
+  std::string name;  // the config's name for it ("root")
+  std::string id;    // the guest-visible serial
+  bool read_only = false;
+  uint64_t size = 0;
+  // Allocated (offset, length) ranges, sorted, non-overlapping, inside size.
+  // Everything outside them reads back as zeros.
+  std::vector<std::pair<uint64_t, uint64_t>> extents;
+  // Fills `out` with the disk's bytes at `off`; false on failure (the save is
+  // aborted and the target file left untouched).
+  std::function<bool(uint64_t off, std::span<uint8_t> out)> read;
+};
+
+struct SaveInput {
+  StateNode machine;
+  std::vector<RamRegionIn> ram;
+  std::vector<DiskIn> disks;
+  std::string cmdline;
+  std::string note;
+};
+
+struct SaveOptions {
+  bool compress = false;  // zstd, 1 MiB independent frames (no lazy mmap then)
+  int level = 1;          // zstd level
+  unsigned threads = 0;   // 0: min(hardware threads, 8)
+  bool sync = true;       // fsync the file and the directory (durability)
+  // Overrides the "created" time (seconds since the epoch): reproducible images.
+  std::optional<uint64_t> created_unix;
+  // Called with (bytes done, bytes total) of guest RAM + disk data; may be
+  // called from worker threads, never concurrently.
+  std::function<void(uint64_t done, uint64_t total)> progress;
+};
+
+struct SaveStats {
+  uint64_t file_size = 0;        // apparent size
+  uint64_t allocated_bytes = 0;  // st_blocks * 512
+  uint64_t ram_data_bytes = 0;   // non-zero RAM stored (raw bytes, before compression)
+  uint64_t ram_zero_bytes = 0;   // RAM left as holes / omitted chunks
+  uint64_t ram_stored_bytes = 0; // RAM bytes in the file (compressed size when compressed)
+  uint64_t disk_data_bytes = 0;
+  double seconds = 0;
+};
+
+// Writes `in` to `path` atomically: a previous file at `path` stays intact
+// unless the whole image was written and synced.
+SaveStats write_image(const std::string& path, const SaveInput& in, const SaveOptions& opt = {});
+
+// ---------------------------------------------------------------- reading
+
+// A checksummed piece of data: RAM run or disk extent. `offset` is relative to
+// the section (guest offset in the region / byte offset in the disk); the data
+// lives at section.file_offset + offset. Pieces are at most 4 MiB.
+struct Extent {
+  uint64_t offset = 0, length = 0, xxh3 = 0;
+  bool operator==(const Extent&) const = default;
+};
+
+// One independently compressed zstd frame of a compressed RAM region.
+struct Chunk {
+  uint64_t offset = 0;       // guest offset within the region (multiple of chunk_size)
+  uint64_t length = 0;       // uncompressed bytes: min(chunk_size, size - offset)
+  uint64_t frame_offset = 0; // relative to the region's file_offset
+  uint64_t frame_size = 0;   // compressed bytes
+  uint64_t xxh3_raw = 0, xxh3_frame = 0;
+};
+
+enum class Codec { kRaw, kZstd };
+
+struct ImageInfo {
+  uint16_t major = 0, minor = 0;
+  std::string writer;
+  uint64_t created_unix = 0;
+  std::string cmdline, note;
+};
+
+class Image {
+ public:
+  struct RamRegion {
+    uint64_t gpa = 0, size = 0;
+    uint64_t file_offset = 0;  // page aligned
+    uint64_t stored_size = 0;  // file bytes reserved: size (raw) or frames (zstd)
+    Codec codec = Codec::kRaw;
+    std::vector<Extent> runs;  // raw: non-zero pages; everything else is a hole
+    uint64_t chunk_size = 0;   // zstd
+    std::vector<Chunk> chunks; // zstd: all-zero chunks are omitted
+    bool compressed() const { return codec == Codec::kZstd; }
+  };
+  struct Disk {
+    std::string name, id;
+    bool read_only = false;
+    uint64_t size = 0;
+    uint64_t file_offset = 0;    // page aligned; bytes [file_offset, +size) are the disk
+    std::vector<Extent> extents; // allocated data; the rest are holes (zeros)
+  };
+  struct VerifyResult {
+    bool ok = true;
+    std::string first_bad;  // "ram region 0 run 12 (file offset 65536, 4096 bytes): checksum mismatch"
+  };
+
+  Image() = default;
+  Image(Image&&) noexcept;
+  Image& operator=(Image&&) noexcept;
+  Image(const Image&) = delete;
+  Image& operator=(const Image&) = delete;
+  ~Image();
+
+  // Reads and validates the header, the metadata checksum and every bound.
+  static Image open(const std::string& path);
+
+  const std::string& path() const { return path_; }
+  const ImageInfo& info() const { return info_; }
+  const StateNode& machine() const { return machine_; }
+  const std::vector<RamRegion>& ram_regions() const { return ram_; }
+  const std::vector<Disk>& disks() const { return disks_; }
+  int fd() const { return fd_; }
+
+  // Guest memory for region i, read-write and private to the caller.
+  // raw: one mmap(MAP_PRIVATE) of the file range; lazy, copy-on-write, page
+  // cache shared between clones, O(1) in the region size.
+  // zstd: anonymous memory filled by decompressing the frames in parallel
+  // (each frame's checksums are checked).
+  Mapping map_ram(size_t i, unsigned threads = 0) const;
+
+  // Reads every checksummed byte of the file again and names the first bad one.
+  VerifyResult verify() const;
+
+  // Human (json=false) or machine (json=true) description for `amber inspect`.
+  std::string describe(bool json) const;
+
+ private:
+  friend struct ImageParser;
+  std::string path_;
+  int fd_ = -1;
+  uint64_t file_size_ = 0;
+  uint64_t header_size_ = 0;
+  uint64_t metadata_offset_ = 0, metadata_size_ = 0, metadata_xxh3_ = 0;
+  ImageInfo info_;
+  StateNode machine_;
+  std::vector<RamRegion> ram_;
+  std::vector<Disk> disks_;
+};
+
+}  // namespace amber::image

@@ -1,0 +1,289 @@
+// Untrusted input: corrupt, truncated, hostile and future images.
+#include <gtest/gtest.h>
+
+extern "C" {
+#include <libfdt.h>
+}
+
+#include <functional>
+
+#include "snapshot/image.h"
+#include "snapshot/image_format.h"
+#include "snapshot/image_metadata.h"
+#include "snapshot/test_util.h"
+
+namespace amber::image {
+namespace {
+
+using testing::TempDir;
+
+struct Saved {
+  TempDir dir;
+  std::string path = dir.file("vm.amber");
+  Mapping ram = testing::make_ram(512, {0, 1, 100, 511});
+  testing::MemDisk disk{std::vector<uint8_t>(8192, 0x11)};
+
+  explicit Saved(bool compress = false) {
+    SaveInput in;
+    in.machine = testing::sample_machine();
+    in.ram.push_back({0, {ram.data(), ram.size()}});
+    in.disks.push_back(disk.in("root", {{0, 8192}}));
+    write_image(path, in, {.compress = compress});
+  }
+  Header header() const {
+    auto bytes = testing::read_file(path);
+    return decode_header(bytes, path);
+  }
+};
+
+std::string open_error(const std::string& path) {
+  try {
+    Image::open(path);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+// Flips one byte at `off` after opening: verify() must name `section`, and a
+// fresh open must either fail naming it or succeed (data sections).
+void expect_flip_caught(const Saved& s, uint64_t off, const std::string& section, bool open_fails) {
+  auto img = Image::open(s.path);
+  ASSERT_TRUE(img.verify().ok);
+  testing::flip_byte(s.path, off);
+  auto v = img.verify();
+  EXPECT_FALSE(v.ok);
+  EXPECT_NE(v.first_bad.find(section), std::string::npos) << v.first_bad;
+  auto err = open_error(s.path);
+  if (open_fails) {
+    EXPECT_NE(err.find(section), std::string::npos) << err;
+  } else {
+    EXPECT_EQ(err, "");
+    EXPECT_FALSE(Image::open(s.path).verify().ok);
+  }
+}
+
+TEST(ImageCorrupt, FlippedHeaderByte) {
+  Saved s;
+  expect_flip_caught(s, hdr::kMetadataXxh3 + 2, "header", true);
+}
+
+TEST(ImageCorrupt, FlippedMetadataByte) {
+  Saved s;
+  auto h = s.header();
+  expect_flip_caught(s, h.metadata_offset + h.metadata_size / 2, "metadata", true);
+}
+
+TEST(ImageCorrupt, FlippedRamRunByte) {
+  Saved s;
+  auto r = Image::open(s.path).ram_regions()[0];
+  expect_flip_caught(s, r.file_offset + r.runs[1].offset + 77, "RAM region 0 run 1", false);
+}
+
+TEST(ImageCorrupt, FlippedCompressedChunkByte) {
+  Saved s(true);
+  auto img = Image::open(s.path);
+  auto r = img.ram_regions()[0];
+  ASSERT_EQ(r.chunks.size(), 2u);
+  expect_flip_caught(s, r.file_offset + r.chunks[1].frame_offset + r.chunks[1].frame_size / 2, "RAM region 0 chunk 1",
+                     false);
+  // map_ram checks frames too.
+  EXPECT_THROW(Image::open(s.path).map_ram(0), Error);
+}
+
+TEST(ImageCorrupt, FlippedDiskExtentByte) {
+  Saved s;
+  auto d = Image::open(s.path).disks()[0];
+  expect_flip_caught(s, d.file_offset + 5000, "disk 0 ('root') extent 0", false);
+}
+
+TEST(ImageCorrupt, TruncationAtAnyLengthIsError) {
+  Saved s;
+  auto bytes = testing::read_file(s.path);
+  auto h = s.header();
+  std::vector<uint64_t> lengths{0, 1, 7, 8, 12, 64, 127, 128, 129, 4095, 4096, 4097, bytes.size() - 1,
+                                h.metadata_offset, h.metadata_offset + 1, h.metadata_offset + 40};
+  for (uint64_t l = 0; l < bytes.size(); l += 4093) lengths.push_back(l);
+  for (uint64_t l = h.metadata_offset; l < bytes.size(); l += 37) lengths.push_back(l);
+  std::string cut = s.dir.file("cut.amber");
+  for (uint64_t l : lengths) {
+    {
+      std::ofstream out(cut, std::ios::binary | std::ios::trunc);
+      out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(l));
+    }
+    EXPECT_THROW(Image::open(cut), Error) << "length " << l;
+  }
+  // The message names the file and what was cut.
+  std::filesystem::resize_file(cut, h.metadata_offset + 10);
+  auto err = open_error(cut);
+  EXPECT_NE(err.find("cut.amber: truncated: metadata ends at"), std::string::npos) << err;
+}
+
+TEST(ImageCorrupt, TruncatedAfterOpenIsCaughtByMapRam) {
+  Saved s;
+  auto img = Image::open(s.path);
+  std::filesystem::resize_file(s.path, 8192);
+  EXPECT_THROW(img.map_ram(0), Error);
+  EXPECT_FALSE(img.verify().ok);
+}
+
+void put_header(const std::string& path, const Header& h) {
+  auto enc = encode_header(h);
+  testing::write_bytes(path, 0, enc.data(), enc.size());
+}
+
+TEST(ImageCorrupt, WrongMagicIsError) {
+  Saved s;
+  testing::write_bytes(s.path, 0, "QCOWIMG!", 8);
+  EXPECT_NE(open_error(s.path).find("not an amber image"), std::string::npos);
+}
+
+TEST(ImageCorrupt, NewerMajorIsRefusedNamingBothVersions) {
+  Saved s;
+  Header h = s.header();
+  h.major = 2;
+  h.minor = 3;
+  put_header(s.path, h);
+  auto err = open_error(s.path);
+  EXPECT_NE(err.find("2.3"), std::string::npos) << err;
+  EXPECT_NE(err.find("1.0"), std::string::npos) << err;
+  h.major = 0;
+  put_header(s.path, h);
+  EXPECT_NE(open_error(s.path).find("older"), std::string::npos);
+}
+
+TEST(ImageCorrupt, NewerMinorOpens) {
+  Saved s;
+  Header h = s.header();
+  h.minor = 9;
+  put_header(s.path, h);
+  auto img = Image::open(s.path);
+  EXPECT_EQ(img.info().minor, 9);
+  EXPECT_TRUE(img.verify().ok);
+}
+
+TEST(ImageCorrupt, UnknownIncompatFlagIsRefused) {
+  Saved s;
+  Header h = s.header();
+  h.incompat = 4;
+  h.compat = 8;
+  put_header(s.path, h);
+  EXPECT_NE(open_error(s.path).find("incompatible features 0x4"), std::string::npos);
+  h.incompat = 0;
+  put_header(s.path, h);
+  EXPECT_EQ(open_error(s.path), "");  // unknown compat bits are fine
+}
+
+// Replaces the metadata blob (appended at a new page) and fixes the header, so
+// that only the metadata's content is hostile.
+void replace_metadata(const std::string& path, std::vector<uint8_t> blob) {
+  auto bytes = testing::read_file(path);
+  Header h = decode_header(bytes, path);
+  h.metadata_offset = round_up_page(bytes.size());
+  h.metadata_size = blob.size();
+  h.metadata_xxh3 = xxh3(blob.data(), blob.size());
+  testing::write_bytes(path, h.metadata_offset, blob.data(), blob.size());
+  auto enc = encode_header(h);
+  testing::write_bytes(path, 0, enc.data(), enc.size());
+}
+
+void edit_tables(const std::string& path, const std::function<void(std::vector<Image::RamRegion>&,
+                                                                   std::vector<Image::Disk>&)>& edit) {
+  auto img = Image::open(path);
+  auto ram = img.ram_regions();
+  auto disks = img.disks();
+  edit(ram, disks);
+  replace_metadata(path, build_metadata(img.info(), img.machine(), ram, disks));
+}
+
+TEST(ImageCorrupt, HostileTablesAreRejected) {
+  using Ram = std::vector<Image::RamRegion>;
+  using Disks = std::vector<Image::Disk>;
+  std::vector<std::pair<const char*, std::function<void(Ram&, Disks&)>>> cases{
+      {"run 1", [](Ram& r, Disks&) { r[0].runs[1].offset = 0; }},                   // overlap
+      {"run 0", [](Ram& r, Disks&) { r[0].runs[0].offset = 100; }},                 // unaligned
+      {"run 2", [](Ram& r, Disks&) { r[0].runs[2].length = 8ull << 20; }},          // > 4 MiB piece
+      {"run 2", [](Ram& r, Disks&) { r[0].runs[2].offset = r[0].size; }},           // beyond region
+      {"truncated: RAM region 0", [](Ram& r, Disks&) { r[0].size = r[0].stored_size = 1ull << 40; }},
+      {"RAM region 0", [](Ram& r, Disks&) { r[0].file_offset = 0; }},               // over the header
+      {"RAM region 0", [](Ram& r, Disks&) { r[0].file_offset = ~0ull - 4095; }},    // wraps
+      {"RAM region 0", [](Ram& r, Disks&) { r[0].size = 0; r[0].stored_size = 0; }},
+      {"overlaps", [](Ram& r, Disks& d) { d[0].file_offset = r[0].file_offset; }},
+      {"overlaps RAM region 1", [](Ram& r, Disks&) { r.push_back(r[0]); r[1].gpa = 1ull << 32; }},
+      {"guest address", [](Ram& r, Disks&) { r[0].gpa = 5; }},
+      {"extent 0", [](Ram&, Disks& d) { d[0].extents[0].length = 0; }},
+      {"extent 0", [](Ram&, Disks& d) { d[0].extents[0].offset = d[0].size; }},
+      {"disk 0", [](Ram&, Disks& d) { d[0].size = 1ull << 50; }},
+  };
+  for (auto& [want, edit] : cases) {
+    Saved s;
+    edit_tables(s.path, edit);
+    auto err = open_error(s.path);
+    EXPECT_NE(err.find(want), std::string::npos) << "want '" << want << "', got '" << err << "'";
+  }
+}
+
+TEST(ImageCorrupt, HostileChunkTablesAreRejected) {
+  using Ram = std::vector<Image::RamRegion>;
+  std::vector<std::pair<const char*, std::function<void(Ram&)>>> cases{
+      {"chunk 1", [](Ram& r) { r[0].chunks[1].offset = r[0].chunks[0].offset; }},
+      {"chunk 0", [](Ram& r) { r[0].chunks[0].length = 1; }},
+      {"chunk 0", [](Ram& r) { r[0].chunks[0].frame_size = 1ull << 30; }},
+      {"chunk 1", [](Ram& r) { r[0].chunks[1].frame_offset = r[0].stored_size; }},
+      {"overlap", [](Ram& r) { r[0].chunks[1].frame_offset = r[0].chunks[0].frame_offset + 1; r[0].chunks[1].frame_size = 1; }},
+      {"chunk size", [](Ram& r) { r[0].chunk_size = 12345; }},
+  };
+  for (auto& [want, edit] : cases) {
+    Saved s(true);
+    edit_tables(s.path, [&](Ram& r, std::vector<Image::Disk>&) { edit(r); });
+    auto err = open_error(s.path);
+    EXPECT_NE(err.find(want), std::string::npos) << "want '" << want << "', got '" << err << "'";
+  }
+}
+
+TEST(ImageCorrupt, GarbageMetadataIsError) {
+  Saved s;
+  replace_metadata(s.path, std::vector<uint8_t>(1000, 0xd0));
+  EXPECT_NE(open_error(s.path).find("metadata"), std::string::npos);
+  replace_metadata(s.path, std::vector<uint8_t>(3, 0));
+  EXPECT_NE(open_error(s.path).find("metadata"), std::string::npos);
+}
+
+TEST(ImageCorrupt, UnknownNodesAndPropertiesAreSkipped) {
+  Saved s;
+  auto bytes = testing::read_file(s.path);
+  Header h = decode_header(bytes, s.path);
+  std::vector<uint8_t> blob(h.metadata_size + 4096);
+  ASSERT_EQ(fdt_open_into(bytes.data() + h.metadata_offset, blob.data(), static_cast<int>(blob.size())), 0);
+  // What a 1.1 writer might add: a new top-level node, a new region property,
+  // a new child of /ram that is not a region.
+  ASSERT_GE(fdt_add_subnode(blob.data(), 0, "future"), 0);
+  int region = fdt_path_offset(blob.data(), "/ram/region@0");
+  ASSERT_GE(region, 0);
+  ASSERT_EQ(fdt_setprop_u32(blob.data(), region, "dirty-log", 1), 0);
+  ASSERT_GE(fdt_add_subnode(blob.data(), fdt_path_offset(blob.data(), "/ram"), "hints"), 0);
+  ASSERT_EQ(fdt_pack(blob.data()), 0);
+  blob.resize(fdt_totalsize(blob.data()));
+  replace_metadata(s.path, blob);
+  auto img = Image::open(s.path);
+  EXPECT_EQ(img.machine(), testing::sample_machine());
+  EXPECT_EQ(img.ram_regions().size(), 1u);
+  EXPECT_TRUE(img.verify().ok);
+}
+
+TEST(ImageCorrupt, UnknownCodecIsRefusedByName) {
+  Saved s;
+  auto bytes = testing::read_file(s.path);
+  Header h = decode_header(bytes, s.path);
+  std::vector<uint8_t> blob(h.metadata_size + 4096);
+  ASSERT_EQ(fdt_open_into(bytes.data() + h.metadata_offset, blob.data(), static_cast<int>(blob.size())), 0);
+  int region = fdt_path_offset(blob.data(), "/ram/region@0");
+  ASSERT_EQ(fdt_setprop_string(blob.data(), region, "codec", "lz5"), 0);
+  ASSERT_EQ(fdt_pack(blob.data()), 0);
+  blob.resize(fdt_totalsize(blob.data()));
+  replace_metadata(s.path, blob);
+  EXPECT_NE(open_error(s.path).find("unknown codec"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace amber::image

@@ -1,0 +1,245 @@
+// Image::open (validation of an untrusted file) and Image::map_ram.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zstd.h>
+
+#include <algorithm>
+
+#include <fmt/core.h>
+
+#include "amber/error.h"
+#include "snapshot/image.h"
+#include "snapshot/image_format.h"
+#include "snapshot/image_metadata.h"
+#include "snapshot/parallel.h"
+#include "snapshot/read_at.h"
+
+namespace amber::image {
+
+// Checks every number parsed from the metadata against the file and the
+// caps, so map_ram/verify/the VMM can use them without further checks.
+struct ImageParser {
+  const std::string& file;
+  uint64_t file_size;
+
+  [[noreturn]] void fail(const std::string& what) const { throw Error(fmt::format("{}: {}", file, what)); }
+
+  // [off, off+len) lies within the file; names `what` otherwise.
+  void inside(uint64_t off, uint64_t len, const std::string& what) const {
+    if (off > file_size || len > file_size - off) {
+      if (off > (1ull << 62) || len > (1ull << 62)) fail(fmt::format("{}: offset {} size {} out of range", what, off, len));
+      fail(fmt::format("truncated: {} ends at {}, file has {} bytes", what, off + len, file_size));
+    }
+  }
+
+  void extents(const std::vector<Extent>& v, uint64_t size, bool pages, const std::string& what,
+               const char* kind) const {
+    uint64_t end = 0;
+    for (size_t i = 0; i < v.size(); ++i) {
+      auto& e = v[i];
+      auto name = fmt::format("{} {} {}", what, kind, i);
+      if (e.length == 0 || e.length > kPieceMax) fail(fmt::format("{}: length {} outside 1..{}", name, e.length, kPieceMax));
+      if (pages && (e.offset % kPageSize || e.length % kPageSize)) fail(name + ": not page aligned");
+      if (e.offset < end) fail(fmt::format("{}: offset {} overlaps or precedes the previous one", name, e.offset));
+      if (e.offset > size || e.length > size - e.offset)
+        fail(fmt::format("{}: ends at {}, beyond the size {}", name, e.offset + e.length, size));
+      end = e.offset + e.length;
+    }
+  }
+
+  void region(const Image::RamRegion& r, size_t i) const {
+    auto what = fmt::format("RAM region {}", i);
+    if (r.size == 0 || r.size % kPageSize || r.size > kMaxRegionSize)
+      fail(fmt::format("{}: size {} is not a page multiple in 1..{}", what, r.size, kMaxRegionSize));
+    if (r.gpa % kPageSize || r.gpa > (1ull << 52) - r.size)
+      fail(fmt::format("{}: bad guest address {:#x}", what, r.gpa));
+    if (r.file_offset % kPageSize || r.file_offset < kDataStart)
+      fail(fmt::format("{}: file offset {} is not page aligned after the header", what, r.file_offset));
+    if (!r.compressed()) {
+      if (r.stored_size != r.size) fail(fmt::format("{}: stored size {} != size {}", what, r.stored_size, r.size));
+      inside(r.file_offset, r.size, what);
+      extents(r.runs, r.size, true, what, "run");
+      return;
+    }
+    if (r.chunk_size < kMinChunkSize || r.chunk_size > kMaxChunkSize || (r.chunk_size & (r.chunk_size - 1)))
+      fail(fmt::format("{}: chunk size {} is not a power of two in {}..{}", what, r.chunk_size, kMinChunkSize,
+                       kMaxChunkSize));
+    inside(r.file_offset, r.stored_size, what);
+    uint64_t next = 0;
+    std::vector<std::pair<uint64_t, uint64_t>> frames;
+    for (size_t j = 0; j < r.chunks.size(); ++j) {
+      auto& c = r.chunks[j];
+      auto name = fmt::format("{} chunk {}", what, j);
+      if (c.offset % r.chunk_size || c.offset < next || c.offset >= r.size)
+        fail(fmt::format("{}: guest offset {} misaligned, out of order or beyond {}", name, c.offset, r.size));
+      if (c.length != std::min(r.chunk_size, r.size - c.offset))
+        fail(fmt::format("{}: length {} should be {}", name, c.length, std::min(r.chunk_size, r.size - c.offset)));
+      if (c.frame_size == 0 || c.frame_size > ZSTD_compressBound(r.chunk_size))
+        fail(fmt::format("{}: frame size {} out of range", name, c.frame_size));
+      if (c.frame_offset > r.stored_size || c.frame_size > r.stored_size - c.frame_offset)
+        fail(fmt::format("{}: frame at {} (+{}) beyond the stored size {}", name, c.frame_offset, c.frame_size,
+                         r.stored_size));
+      next = c.offset + c.length;
+      frames.emplace_back(c.frame_offset, c.frame_size);
+    }
+    std::sort(frames.begin(), frames.end());
+    for (size_t j = 1; j < frames.size(); ++j)
+      if (frames[j].first < frames[j - 1].first + frames[j - 1].second)
+        fail(fmt::format("{}: frames at {} and {} overlap", what, frames[j - 1].first, frames[j].first));
+  }
+
+  void disk(const Image::Disk& d, size_t i) const {
+    auto what = fmt::format("disk {} ('{}')", i, d.name);
+    if (d.size > kMaxDiskSize) fail(fmt::format("{}: size {} above {}", what, d.size, kMaxDiskSize));
+    if (d.file_offset % kPageSize || d.file_offset < kDataStart)
+      fail(fmt::format("{}: file offset {} is not page aligned after the header", what, d.file_offset));
+    inside(d.file_offset, d.size, what);
+    extents(d.extents, d.size, false, what, "extent");
+  }
+
+  // No two sections (header page, regions, disks, metadata) share a byte, and
+  // no two regions share a guest address.
+  void layout(const Image& img, uint64_t meta_off, uint64_t meta_size) const {
+    struct Span {
+      uint64_t begin, end;
+      std::string name;
+    };
+    std::vector<Span> spans{{0, kDataStart, "header"}, {meta_off, meta_off + meta_size, "metadata"}};
+    for (size_t i = 0; i < img.ram_.size(); ++i) {
+      auto& r = img.ram_[i];
+      spans.push_back({r.file_offset, r.file_offset + r.stored_size, fmt::format("RAM region {}", i)});
+    }
+    for (size_t i = 0; i < img.disks_.size(); ++i) {
+      auto& d = img.disks_[i];
+      spans.push_back({d.file_offset, d.file_offset + d.size, fmt::format("disk {}", i)});
+    }
+    std::sort(spans.begin(), spans.end(), [](auto& a, auto& b) { return a.begin < b.begin; });
+    size_t reach = 0;  // the span reaching furthest so far
+    for (size_t i = 1; i < spans.size(); ++i) {
+      if (spans[i].end == spans[i].begin) continue;  // an empty disk occupies nothing
+      if (spans[i].begin < spans[reach].end)
+        fail(fmt::format("{} overlaps {} in the file", spans[reach].name, spans[i].name));
+      reach = i;
+    }
+    std::vector<std::pair<uint64_t, uint64_t>> gpas;
+    for (auto& r : img.ram_) gpas.emplace_back(r.gpa, r.gpa + r.size);
+    std::sort(gpas.begin(), gpas.end());
+    for (size_t i = 1; i < gpas.size(); ++i)
+      if (gpas[i].first < gpas[i - 1].second) fail(fmt::format("RAM regions overlap at guest address {:#x}", gpas[i].first));
+  }
+};
+
+Image::Image(Image&& o) noexcept { *this = std::move(o); }
+
+Image& Image::operator=(Image&& o) noexcept {
+  if (this != &o) {
+    if (fd_ >= 0) ::close(fd_);
+    path_ = std::move(o.path_);
+    fd_ = std::exchange(o.fd_, -1);
+    file_size_ = o.file_size_;
+    header_size_ = o.header_size_;
+    metadata_offset_ = o.metadata_offset_;
+    metadata_size_ = o.metadata_size_;
+    metadata_xxh3_ = o.metadata_xxh3_;
+    info_ = std::move(o.info_);
+    machine_ = std::move(o.machine_);
+    ram_ = std::move(o.ram_);
+    disks_ = std::move(o.disks_);
+  }
+  return *this;
+}
+
+Image::~Image() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+Image Image::open(const std::string& path) {
+  Image img;
+  img.path_ = path;
+  img.fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (img.fd_ < 0) throw SysError(fmt::format("{}: open", path), errno);
+  struct stat st {};
+  if (::fstat(img.fd_, &st) < 0) throw SysError(fmt::format("{}: stat", path), errno);
+  if (!S_ISREG(st.st_mode)) throw Error(fmt::format("{}: not a regular file", path));
+  img.file_size_ = static_cast<uint64_t>(st.st_size);
+
+  std::vector<uint8_t> head(std::min<uint64_t>(img.file_size_, kHeaderMaxSize));
+  read_at(img.fd_, head.data(), head.size(), 0, path, "header");
+  Header h = decode_header(head, path);
+  img.header_size_ = h.header_size;
+  img.info_.major = h.major;
+  img.info_.minor = h.minor;
+  ImageParser check{path, img.file_size_};
+  check.inside(h.metadata_offset, h.metadata_size, "metadata");
+
+  std::vector<uint8_t> meta(h.metadata_size);
+  read_at(img.fd_, meta.data(), meta.size(), h.metadata_offset, path, "metadata");
+  uint64_t sum = xxh3(meta.data(), meta.size());
+  if (sum != h.metadata_xxh3 && kCheckMetaChecksums)
+    throw Error(fmt::format("{}: metadata: checksum mismatch (stored {:016x}, computed {:016x})", path,
+                            h.metadata_xxh3, sum));
+  img.metadata_offset_ = h.metadata_offset;
+  img.metadata_size_ = h.metadata_size;
+  img.metadata_xxh3_ = h.metadata_xxh3;
+
+  Metadata m = parse_metadata(meta, path);
+  img.info_.writer = std::move(m.info.writer);
+  img.info_.created_unix = m.info.created_unix;
+  img.info_.cmdline = std::move(m.info.cmdline);
+  img.info_.note = std::move(m.info.note);
+  img.machine_ = std::move(m.machine);
+  img.ram_ = std::move(m.ram);
+  img.disks_ = std::move(m.disks);
+  for (size_t i = 0; i < img.ram_.size(); ++i) check.region(img.ram_[i], i);
+  for (size_t i = 0; i < img.disks_.size(); ++i) check.disk(img.disks_[i], i);
+  check.layout(img, h.metadata_offset, h.metadata_size);
+  return img;
+}
+
+Mapping Image::map_ram(size_t i, unsigned threads) const {
+  if (i >= ram_.size()) throw Error(fmt::format("{}: no RAM region {} (image has {})", path_, i, ram_.size()));
+  auto& r = ram_[i];
+  // The file may have been cut since open(); touching a mapped page past EOF
+  // would be SIGBUS in the vCPU, so check now.
+  struct stat st {};
+  if (::fstat(fd_, &st) < 0) throw SysError(fmt::format("{}: stat", path_), errno);
+  if (static_cast<uint64_t>(st.st_size) < r.file_offset + r.stored_size)
+    throw Error(fmt::format("{}: truncated: RAM region {} ends at {}, file has {} bytes", path_, i,
+                            r.file_offset + r.stored_size, st.st_size));
+  if (!r.compressed())
+    return Mapping::file(fd_, r.size, static_cast<off_t>(r.file_offset), PROT_READ | PROT_WRITE,
+                         MAP_PRIVATE | MAP_NORESERVE);
+
+  Mapping mem = Mapping::anonymous(r.size);
+  unsigned workers = worker_count(threads, r.chunks.size());
+  std::vector<ZSTD_DCtx*> dctx(workers, nullptr);
+  std::vector<std::vector<uint8_t>> bufs(workers);
+  try {
+    parallel_for(r.chunks.size(), workers, [&](size_t j, unsigned w) {
+      auto& c = r.chunks[j];
+      auto what = fmt::format("RAM region {} chunk {}", i, j);
+      if (!dctx[w] && !(dctx[w] = ZSTD_createDCtx())) throw Error("zstd: out of memory");
+      bufs[w].resize(c.frame_size);
+      read_at(fd_, bufs[w].data(), c.frame_size, r.file_offset + c.frame_offset, path_, what);
+      if (xxh3(bufs[w].data(), c.frame_size) != c.xxh3_frame)
+        throw Error(fmt::format("{}: {} (file offset {}): frame checksum mismatch", path_, what,
+                                r.file_offset + c.frame_offset));
+      // The destination bound is the chunk length from the validated table,
+      // never the frame's own content-size field.
+      uint8_t* dst = mem.data() + c.offset;
+      size_t n = ZSTD_decompressDCtx(dctx[w], dst, c.length, bufs[w].data(), c.frame_size);
+      if (ZSTD_isError(n) || n != c.length)
+        throw Error(fmt::format("{}: {}: bad zstd frame: {}", path_, what,
+                                ZSTD_isError(n) ? ZSTD_getErrorName(n) : fmt::format("{} bytes, want {}", n, c.length)));
+      if (xxh3(dst, c.length) != c.xxh3_raw) throw Error(fmt::format("{}: {}: data checksum mismatch", path_, what));
+    });
+  } catch (...) {
+    for (auto* d : dctx) ZSTD_freeDCtx(d);
+    throw;
+  }
+  for (auto* d : dctx) ZSTD_freeDCtx(d);
+  return mem;
+}
+
+}  // namespace amber::image

@@ -1,0 +1,93 @@
+#pragma once
+// Shared helpers for the snapshot tests: a scratch directory, page-aligned
+// guest memory with a recognizable pattern, an in-memory disk.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "amber/mapping.h"
+#include "snapshot/image.h"
+
+namespace amber::image::testing {
+
+class TempDir {
+ public:
+  TempDir() {
+    std::string t = (std::filesystem::temp_directory_path() / "amber-img-XXXXXX").string();
+    if (!::mkdtemp(t.data())) throw std::runtime_error("mkdtemp");
+    path_ = t;
+  }
+  ~TempDir() { std::filesystem::remove_all(path_); }
+  std::string file(const std::string& name) const { return path_ + "/" + name; }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// Guest memory whose listed pages hold a pattern derived from (page, seed).
+inline Mapping make_ram(size_t pages, const std::vector<size_t>& data_pages, uint8_t seed = 1) {
+  Mapping m = Mapping::anonymous(pages * 4096);
+  for (size_t p : data_pages)
+    for (size_t b = 0; b < 4096; ++b) m.data()[p * 4096 + b] = static_cast<uint8_t>(p * 31 + b * 7 + seed);
+  return m;
+}
+
+// A disk held in a vector; extents as given.
+struct MemDisk {
+  std::vector<uint8_t> bytes;
+  DiskIn in(const std::string& name, std::vector<std::pair<uint64_t, uint64_t>> extents) const {
+    DiskIn d;
+    d.name = name;
+    d.id = name + "-serial";
+    d.size = bytes.size();
+    d.extents = std::move(extents);
+    d.read = [this](uint64_t off, std::span<uint8_t> out) {
+      if (off + out.size() > bytes.size()) return false;
+      std::copy(bytes.begin() + off, bytes.begin() + off + out.size(), out.begin());
+      return true;
+    };
+    return d;
+  }
+};
+
+inline StateNode sample_machine() {
+  StateNode m;
+  m.children["config"].props["mem-size"] = {0, 0, 0, 1, 0, 0, 0, 0};
+  m.children["config"].props["cmdline"] = {'c', 'o', 'n', 's', 'o', 'l', 'e'};
+  m.children["vcpus"].children["vcpu@0"].props["regs"] = std::vector<uint8_t>(144, 0xab);
+  m.children["vcpus"].children["vcpu@1"].props["regs"] = std::vector<uint8_t>(144, 0xcd);
+  m.children["devices"].children["uart0"].props["lcr"] = {3};
+  m.children["devices"].children["uart0"].props["fifo"] = {};
+  m.children["devices"].props["list#count"] = {2, 0, 0, 0};
+  return m;
+}
+
+inline std::vector<uint8_t> read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::vector<uint8_t>((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+inline void write_bytes(const std::string& path, uint64_t off, const void* data, size_t len) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::pwrite(fd, data, len, static_cast<off_t>(off)), static_cast<ssize_t>(len));
+  ::close(fd);
+}
+
+inline void flip_byte(const std::string& path, uint64_t off) {
+  auto bytes = read_file(path);
+  ASSERT_LT(off, bytes.size());
+  uint8_t b = bytes[off] ^ 0x40;
+  write_bytes(path, off, &b, 1);
+}
+
+}  // namespace amber::image::testing
