@@ -1,0 +1,39 @@
+#pragma once
+// A small command-line scanner: "--name VALUE", "--name=VALUE", flags and
+// positionals, with UsageError (exit status 2) for anything unexpected.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace amber::cli {
+
+class ArgScanner {
+ public:
+  ArgScanner(std::string command, std::vector<std::string> args) : command_(std::move(command)), args_(std::move(args)) {}
+
+  bool done() const { return pos_ >= args_.size(); }
+  // The next argument when it is an option ("--x" or "--x=v"): its name.
+  std::optional<std::string> next_option();
+  // The value of the option just returned (inline "=v" or the next arg).
+  std::string value();
+  // The next positional argument (not starting with "--").
+  std::string positional(std::string_view what);
+  [[noreturn]] void unknown(const std::string& opt) const;
+  const std::string& command() const { return command_; }
+
+ private:
+  std::string command_;
+  std::vector<std::string> args_;
+  size_t pos_ = 0;
+  std::string current_;
+  std::optional<std::string> inline_value_;
+};
+
+// "256M", "2G", "1048576", "512K" -> bytes. UsageError on anything else.
+uint64_t parse_size(std::string_view text, std::string_view what);
+// A decimal integer in [lo, hi]. UsageError otherwise.
+uint64_t parse_uint(std::string_view text, std::string_view what, uint64_t lo, uint64_t hi);
+
+}  // namespace amber::cli

@@ -1,0 +1,196 @@
+#include "cli/commands.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <iterator>
+#include <thread>
+
+#include <fmt/core.h>
+
+#include "amber/error.h"
+#include "amber/log.h"
+#include "cli/options.h"
+#include "cli/timings.h"
+#include "firmware/memory_map.h"
+#include "kvm/kvm_hypervisor.h"
+#include "snapshot/image.h"
+#include "virtio/disk/disk_spec.h"
+#include "vmm/machine.h"
+#include "vmm/resume.h"
+
+namespace amber::cli {
+
+namespace {
+
+std::vector<uint8_t> read_file(const std::string& path, const char* what) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw SysError(fmt::format("{} {}", what, path), errno);
+  std::vector<uint8_t> data;
+  uint8_t buf[1 << 16];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0) {
+      int e = errno;
+      ::close(fd);
+      throw SysError(fmt::format("{} {}", what, path), e);
+    }
+    if (n == 0) break;
+    data.insert(data.end(), buf, buf + n);
+  }
+  ::close(fd);
+  if (data.empty()) throw Error(fmt::format("{} {}: file is empty", what, path));
+  return data;
+}
+
+// SIGINT/SIGTERM/SIGHUP stop the VM cleanly: they are blocked in every
+// thread and read from a signalfd by this watcher.
+class SignalWatcher {
+ public:
+  explicit SignalWatcher(vmm::Machine& m) {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
+    fd_ = check_sys(signalfd(-1, &set, SFD_CLOEXEC), "signalfd");
+    thread_ = std::thread([this, &m] {
+      signalfd_siginfo si;
+      if (::read(fd_, &si, sizeof si) == sizeof si && si.ssi_signo != 0)
+        m.request_stop(vmm::StopReason::kSignal);
+    });
+  }
+  // The reader may still be blocked in read(); it holds no resources the
+  // exiting process needs, so it is left to end with the process.
+  ~SignalWatcher() { thread_.detach(); }
+
+ private:
+  int fd_ = -1;
+  std::thread thread_;
+};
+
+void block_stop_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+}
+
+GuestMemory anonymous_ram(uint64_t mem_bytes) {
+  GuestMemory mem;
+  for (auto& r : x86::ram_layout(mem_bytes)) mem.add_region(r.gpa, Mapping::anonymous(r.size));
+  return mem;
+}
+
+int run_machine(vmm::Machine& m, const SaveArgs& save, Timings& t) {
+  vmm::RunOptions ro{save.on_serial, save.path, save.then_continue, save.compress};
+  SignalWatcher signals(m);
+  t.mark("start vCPUs");
+  t.print();
+  auto out = m.run(ro);
+  if (out.reason == vmm::StopReason::kError) log::error("{}", out.message);
+  if (out.reason == vmm::StopReason::kSignal) log::info("stopped by a signal");
+  return out.exit_status();
+}
+
+int cmd_run(const RunArgs& a) {
+  Timings t(a.timings);
+  block_stop_signals();
+  std::vector<uint8_t> kernel, initrd, bare;
+  if (!a.kernel.empty()) kernel = read_file(a.kernel, "kernel");
+  if (!a.initrd.empty()) initrd = read_file(a.initrd, "initrd");
+  if (!a.bare.empty()) bare = read_file(a.bare, "bare-metal guest");
+  vmm::MachineConfig cfg;
+  cfg.cpus = a.cpus;
+  cfg.mem_bytes = a.mem_bytes;
+  std::vector<std::unique_ptr<block::DiskBackend>> disks;
+  for (size_t i = 0; i < a.disks.size(); ++i) {
+    auto spec = block::DiskSpec::parse(a.disks[i]);
+    std::string name = fmt::format("vd{}", char('a' + i));
+    if (spec.id.empty()) spec.id = name;
+    disks.push_back(block::open_disk(spec));
+    cfg.disks.push_back({name, spec.id, disks.back()->read_only()});
+  }
+  cfg.cmdline = a.kernel.empty() ? "" : compose_cmdline(a.cmdline_extra, disks.size());
+  t.mark("read files");
+  kvm::KvmHypervisor hv;
+  vmm::Console console(STDIN_FILENO, STDOUT_FILENO);
+  vmm::Machine m(hv, cfg, anonymous_ram(cfg.mem_bytes), std::move(disks), &console);
+  t.mark("create VM");
+  if (!bare.empty()) {
+    m.boot_bare(bare);
+  } else {
+    auto desc = m.boot_linux(kernel, initrd);
+    if (a.verbose) fmt::print(stderr, "amber: {}\r\namber: command line: {}\r\n", desc, cfg.cmdline);
+  }
+  t.mark("load kernel");
+  return run_machine(m, a.save, t);
+}
+
+int cmd_resume(const ResumeArgs& a) {
+  Timings t(a.timings);
+  block_stop_signals();
+  auto img = image::Image::open(a.image);
+  t.mark("open image");
+  kvm::KvmHypervisor hv;
+  vmm::Console console(STDIN_FILENO, STDOUT_FILENO);
+  vmm::ResumeOptions ro{a.overlays, [&](const char* phase) { t.mark(phase); }};
+  auto m = vmm::resume_machine(hv, img, ro, &console);
+  return run_machine(*m, a.save, t);
+}
+
+int cmd_inspect(const InspectArgs& a) {
+  auto img = image::Image::open(a.image);
+  fmt::print("{}", img.describe(a.json));
+  return 0;
+}
+
+int cmd_verify(const VerifyArgs& a) {
+  auto img = image::Image::open(a.image);
+  auto r = img.verify();
+  if (r.ok) {
+    fmt::print("{}: ok\n", a.image);
+    return 0;
+  }
+  fmt::print("{}: BAD: {}\n", a.image, r.first_bad);
+  return 1;
+}
+
+}  // namespace
+
+int amber_main(const std::vector<std::string>& args) {
+  try {
+    Command c = parse_command_line(args);
+    return std::visit(
+        [](auto& cmd) -> int {
+          using T = std::decay_t<decltype(cmd)>;
+          if constexpr (std::is_same_v<T, HelpArgs>) {
+            fmt::print("{}", cmd.text);
+            return 0;
+          } else if constexpr (std::is_same_v<T, RunArgs>) {
+            return cmd_run(cmd);
+          } else if constexpr (std::is_same_v<T, ResumeArgs>) {
+            return cmd_resume(cmd);
+          } else if constexpr (std::is_same_v<T, InspectArgs>) {
+            return cmd_inspect(cmd);
+          } else {
+            return cmd_verify(cmd);
+          }
+        },
+        c);
+  } catch (const UsageError& e) {
+    fmt::print(stderr, "amber: {}\n", e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "amber: error: {}\n", e.what());
+    return 1;
+  }
+}
+
+}  // namespace amber::cli

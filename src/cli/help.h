@@ -1,0 +1,91 @@
+#pragma once
+// Help texts for `amber` and its subcommands (kept beside docs/cli.md).
+namespace amber::cli {
+
+inline constexpr const char* kMainHelp = R"(amber - a KVM hypervisor whose native artifact is a one-file VM image
+
+Usage: amber COMMAND [OPTIONS]
+
+Commands:
+  run       boot a Linux kernel (or a bare-metal test guest)
+  resume    continue a VM from an image file
+  inspect   describe an image file
+  verify    check every checksum of an image file
+
+Options:
+  -h, --help     show this help ('amber COMMAND --help' for a command)
+  --version      print the version
+
+amber needs a usable /dev/kvm. On machines without one, run it inside the
+QEMU-TCG sandbox: tools/kvm-sandbox.sh -- amber ... (docs/sandbox.md).
+)";
+
+inline constexpr const char* kRunHelp = R"(Usage: amber run --kernel FILE [OPTIONS]
+       amber run --bare FILE [OPTIONS]
+
+Boots a Linux kernel directly, like 'qemu -kernel'. The guest's serial
+console (ttyS0) is on stdin/stdout; on a terminal, stdin is in raw mode and
+Ctrl-A x quits (Ctrl-A Ctrl-A sends Ctrl-A). A guest reboot ends amber with
+exit status 0; SIGINT/SIGTERM stop the VM (exit status 130).
+
+Guest:
+  --kernel FILE       bzImage (boot protocol >= 2.06) or vmlinux ELF with a Xen PVH note
+  --initrd FILE       initial ramdisk
+  --cmdline ARGS      appended to the default command line
+                      "console=ttyS0 reboot=k panic=-1" (plus one
+                      virtio_mmio.device=4K@0xd0000000:5 entry per disk);
+                      --verbose prints the final command line
+  --bare FILE         a flat bare-metal test guest, entered in 64-bit mode at 1 MiB
+  --cpus N            vCPUs, 1..32 (default 1)
+  --mem SIZE          guest RAM, e.g. 256M, 2G (default 256M)
+  --disk SPEC         a virtio-blk disk (repeatable: vda, vdb, ...):
+                      PATH[,ro][,id=NAME][,cow[=OVERLAY]] (docs/disks.md)
+
+Snapshots:
+  --save-on-serial TEXT  when the guest console prints TEXT, save the VM
+  --save IMAGE           ... to this image file (written atomically)
+  --then exit|continue   after the save: exit 0 (default) or keep running
+  --compress             compress RAM in the image with zstd
+
+Other:
+  --timings           print how long each start-up phase took (stderr)
+  -v, --verbose       print the boot details and final command line (stderr)
+  -h, --help          show this help
+)";
+
+inline constexpr const char* kResumeHelp = R"(Usage: amber resume IMAGE [OPTIONS]
+
+Continues the VM saved in IMAGE exactly where it was. Guest RAM is mapped
+lazily from the image (copy-on-write, shared between concurrent resumes);
+each embedded disk runs under a private copy-on-write overlay, so the image
+is never modified. Console and exit status as with 'amber run'.
+
+  --disk-overlay NAME=PATH  keep disk NAME's private writes in PATH (created
+                            if missing; reopened if it matches) instead of a
+                            temporary file removed at exit
+  --save-on-serial TEXT, --save IMAGE, --then exit|continue, --compress
+                            save again, as with 'amber run'
+  --timings                 print how long each resume phase took (stderr)
+  -v, --verbose             more detail on stderr
+  -h, --help                show this help
+)";
+
+inline constexpr const char* kInspectHelp = R"(Usage: amber inspect IMAGE [--json]
+
+Prints the image's format version, writer, creation time, saved command
+line, machine (vCPUs, RAM, devices, disks) and every section and extent with
+its size, codec and checksum.
+
+  --json      machine-readable output
+  -h, --help  show this help
+)";
+
+inline constexpr const char* kVerifyHelp = R"(Usage: amber verify IMAGE
+
+Reads the whole image and checks every checksum (header, metadata, RAM,
+disks). Exit status 0 when intact; 1 with the first bad section named.
+
+  -h, --help  show this help
+)";
+
+}  // namespace amber::cli

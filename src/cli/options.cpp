@@ -1,0 +1,140 @@
+#include "cli/options.h"
+
+#include <fmt/core.h>
+
+#include "amber/error.h"
+#include "cli/args.h"
+#include "cli/help.h"
+#include "vmm/machine.h"
+
+namespace amber::cli {
+
+namespace {
+
+// Shared by run and resume. Returns false when `opt` is not a save option.
+bool parse_save_option(ArgScanner& a, const std::string& opt, SaveArgs& s) {
+  if (opt == "--save-on-serial") {
+    s.on_serial = a.value();
+    if (s.on_serial.empty()) throw UsageError(a.command() + ": --save-on-serial needs a non-empty text");
+  } else if (opt == "--save") {
+    s.path = a.value();
+  } else if (opt == "--then") {
+    auto v = a.value();
+    if (v == "exit") s.then_continue = false;
+    else if (v == "continue") s.then_continue = true;
+    else throw UsageError(fmt::format("{}: --then takes 'exit' or 'continue', not '{}'", a.command(), v));
+  } else if (opt == "--compress") {
+    s.compress = true;
+  } else {
+    return false;
+  }
+  return true;
+}
+
+void check_save(const std::string& cmd, const SaveArgs& s) {
+  if (!s.on_serial.empty() && s.path.empty()) throw UsageError(cmd + ": --save-on-serial needs --save IMAGE");
+  if (s.on_serial.empty() && !s.path.empty()) throw UsageError(cmd + ": --save IMAGE needs --save-on-serial TEXT");
+}
+
+bool is_help(const std::string& opt) { return opt == "--help" || opt == "-h"; }
+
+Command parse_run(ArgScanner& a) {
+  RunArgs r;
+  while (!a.done()) {
+    auto o = a.next_option();
+    if (!o) throw UsageError(fmt::format("run: unexpected argument '{}'", a.positional("argument")));
+    const std::string& opt = *o;
+    if (is_help(opt)) return HelpArgs{kRunHelp};
+    if (opt == "--kernel") r.kernel = a.value();
+    else if (opt == "--initrd") r.initrd = a.value();
+    else if (opt == "--bare") r.bare = a.value();
+    else if (opt == "--cmdline") r.cmdline_extra = a.value();
+    else if (opt == "--cpus") r.cpus = uint32_t(parse_uint(a.value(), "--cpus", 1, 32));
+    else if (opt == "--mem") r.mem_bytes = parse_size(a.value(), "--mem");
+    else if (opt == "--disk") r.disks.push_back(a.value());
+    else if (opt == "--timings") r.timings = true;
+    else if (opt == "--verbose" || opt == "-v") r.verbose = true;
+    else if (!parse_save_option(a, opt, r.save)) a.unknown(opt);
+  }
+  if (r.kernel.empty() == r.bare.empty()) throw UsageError("run: give exactly one of --kernel FILE or --bare FILE");
+  if (!r.bare.empty() && (!r.initrd.empty() || !r.cmdline_extra.empty()))
+    throw UsageError("run: --initrd and --cmdline apply to --kernel only");
+  if (r.disks.size() > 16) throw UsageError("run: at most 16 disks");
+  check_save("run", r.save);
+  return r;
+}
+
+Command parse_resume(ArgScanner& a) {
+  ResumeArgs r;
+  while (!a.done()) {
+    auto o = a.next_option();
+    if (!o) {
+      if (!r.image.empty()) throw UsageError(fmt::format("resume: unexpected argument '{}'", a.positional("argument")));
+      r.image = a.positional("IMAGE");
+      continue;
+    }
+    const std::string& opt = *o;
+    if (is_help(opt)) return HelpArgs{kResumeHelp};
+    if (opt == "--disk-overlay") {
+      auto v = a.value();
+      auto eq = v.find('=');
+      if (eq == std::string::npos || eq == 0 || eq + 1 == v.size())
+        throw UsageError(fmt::format("resume: --disk-overlay takes NAME=PATH, not '{}'", v));
+      r.overlays[v.substr(0, eq)] = v.substr(eq + 1);
+    } else if (opt == "--timings") r.timings = true;
+    else if (opt == "--verbose" || opt == "-v") r.verbose = true;
+    else if (!parse_save_option(a, opt, r.save)) a.unknown(opt);
+  }
+  if (r.image.empty()) throw UsageError("resume: missing IMAGE (see 'amber resume --help')");
+  check_save("resume", r.save);
+  return r;
+}
+
+template <class T>
+Command parse_image_command(ArgScanner& a, const char* help, bool json_allowed) {
+  T r;
+  while (!a.done()) {
+    auto o = a.next_option();
+    if (!o) {
+      if (!r.image.empty()) throw UsageError(fmt::format("{}: unexpected argument '{}'", a.command(), a.positional("argument")));
+      r.image = a.positional("IMAGE");
+      continue;
+    }
+    if (is_help(*o)) return HelpArgs{help};
+    if constexpr (std::is_same_v<T, InspectArgs>) {
+      if (json_allowed && *o == "--json") {
+        r.json = true;
+        continue;
+      }
+    }
+    a.unknown(*o);
+  }
+  if (r.image.empty()) throw UsageError(fmt::format("{}: missing IMAGE (see 'amber {} --help')", a.command(), a.command()));
+  return r;
+}
+
+}  // namespace
+
+Command parse_command_line(const std::vector<std::string>& argv) {
+  if (argv.empty()) throw UsageError("missing command (see 'amber --help')");
+  const std::string& cmd = argv[0];
+  if (cmd == "--help" || cmd == "-h" || cmd == "help") return HelpArgs{kMainHelp};
+  if (cmd == "--version") return HelpArgs{"amber " AMBER_VERSION "\n"};
+  ArgScanner a(cmd, {argv.begin() + 1, argv.end()});
+  if (cmd == "run") return parse_run(a);
+  if (cmd == "resume") return parse_resume(a);
+  if (cmd == "inspect") return parse_image_command<InspectArgs>(a, kInspectHelp, true);
+  if (cmd == "verify") return parse_image_command<VerifyArgs>(a, kVerifyHelp, false);
+  throw UsageError(fmt::format("unknown command '{}' (see 'amber --help')", cmd));
+}
+
+std::string compose_cmdline(const std::string& extra, size_t disk_count) {
+  // reboot=k: reboot through the i8042 (0xFE to port 0x64), which ends the
+  // VM cleanly; panic=-1: reboot at once on a panic instead of hanging.
+  std::string s = "console=ttyS0 reboot=k panic=-1";
+  if (disk_count) s += " " + vmm::virtio_cmdline(disk_count);
+  if (!extra.empty()) s += " " + extra;
+  return s;
+}
+
+}  // namespace amber::cli

@@ -1,0 +1,57 @@
+#pragma once
+// Parsed command lines of every subcommand. Parsing is pure (unit-tested);
+// bad input throws UsageError, which main() turns into exit status 2.
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace amber::cli {
+
+struct SaveArgs {
+  std::string on_serial;
+  std::string path;
+  bool then_continue = false;
+  bool compress = false;
+};
+
+struct RunArgs {
+  std::string kernel, initrd, bare;
+  std::string cmdline_extra;
+  uint32_t cpus = 1;
+  uint64_t mem_bytes = 256ull << 20;
+  std::vector<std::string> disks;  // raw --disk specs
+  SaveArgs save;
+  bool timings = false, verbose = false;
+};
+
+struct ResumeArgs {
+  std::string image;
+  std::map<std::string, std::string> overlays;  // disk name -> overlay path
+  SaveArgs save;
+  bool timings = false, verbose = false;
+};
+
+struct InspectArgs {
+  std::string image;
+  bool json = false;
+};
+
+struct VerifyArgs {
+  std::string image;
+};
+
+struct HelpArgs {
+  std::string text;
+};
+
+using Command = std::variant<HelpArgs, RunArgs, ResumeArgs, InspectArgs, VerifyArgs>;
+
+Command parse_command_line(const std::vector<std::string>& argv);
+
+// The guest's kernel command line for a fresh boot.
+std::string compose_cmdline(const std::string& extra, size_t disk_count);
+
+}  // namespace amber::cli

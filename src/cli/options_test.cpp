@@ -1,0 +1,83 @@
+#include "cli/options.h"
+
+#include <gtest/gtest.h>
+
+#include "amber/error.h"
+#include "cli/args.h"
+
+namespace amber::cli {
+namespace {
+
+Command parse(std::vector<std::string> v) { return parse_command_line(v); }
+
+TEST(Options, RunWithEverything) {
+  auto c = parse({"run", "--kernel", "bz", "--initrd=i.img", "--cpus", "2", "--mem", "1G", "--cmdline", "quiet",
+                  "--disk", "a.img,ro", "--disk", "b.img", "--save-on-serial", "READY", "--save", "x.amber",
+                  "--then", "continue", "--compress", "--timings", "-v"});
+  auto& r = std::get<RunArgs>(c);
+  EXPECT_EQ(r.kernel, "bz");
+  EXPECT_EQ(r.initrd, "i.img");
+  EXPECT_EQ(r.cpus, 2u);
+  EXPECT_EQ(r.mem_bytes, 1ull << 30);
+  EXPECT_EQ(r.disks.size(), 2u);
+  EXPECT_TRUE(r.save.then_continue);
+  EXPECT_TRUE(r.save.compress);
+  EXPECT_TRUE(r.timings);
+  EXPECT_TRUE(r.verbose);
+}
+
+TEST(Options, BadInputIsAUsageError) {
+  EXPECT_THROW(parse({}), UsageError);
+  EXPECT_THROW(parse({"frobnicate"}), UsageError);
+  EXPECT_THROW(parse({"run"}), UsageError);                                     // no kernel
+  EXPECT_THROW(parse({"run", "--kernel", "k", "--bare", "b"}), UsageError);     // both
+  EXPECT_THROW(parse({"run", "--kernel", "k", "--cpus", "0"}), UsageError);
+  EXPECT_THROW(parse({"run", "--kernel", "k", "--cpus", "33"}), UsageError);
+  EXPECT_THROW(parse({"run", "--kernel", "k", "--cpus", "two"}), UsageError);
+  EXPECT_THROW(parse({"run", "--kernel", "k", "--mem", "lots"}), UsageError);
+  EXPECT_THROW(parse({"run", "--kernel", "k", "--bogus"}), UsageError);
+  EXPECT_THROW(parse({"run", "--kernel", "k", "-x"}), UsageError);
+  EXPECT_THROW(parse({"run", "--kernel"}), UsageError);                         // missing value
+  EXPECT_THROW(parse({"run", "--kernel", "k", "--save", "x"}), UsageError);     // no trigger
+  EXPECT_THROW(parse({"run", "--kernel", "k", "--save-on-serial", "X"}), UsageError);
+  EXPECT_THROW(parse({"run", "--kernel", "k", "--then", "later"}), UsageError);
+  EXPECT_THROW(parse({"resume"}), UsageError);
+  EXPECT_THROW(parse({"resume", "a", "b"}), UsageError);
+  EXPECT_THROW(parse({"resume", "a", "--disk-overlay", "novalue"}), UsageError);
+  EXPECT_THROW(parse({"inspect", "a", "--yaml"}), UsageError);
+  EXPECT_THROW(parse({"verify"}), UsageError);
+}
+
+TEST(Options, HelpEverywhere) {
+  for (auto cmd : {"run", "resume", "inspect", "verify"}) {
+    auto c = parse({cmd, "--help"});
+    ASSERT_TRUE(std::holds_alternative<HelpArgs>(c)) << cmd;
+    EXPECT_NE(std::get<HelpArgs>(c).text.find("Usage: amber"), std::string::npos);
+  }
+  EXPECT_NE(std::get<HelpArgs>(parse({"--help"})).text.find("Commands:"), std::string::npos);
+}
+
+TEST(Options, ResumeOverlays) {
+  auto r = std::get<ResumeArgs>(parse({"resume", "vm.amber", "--disk-overlay", "vda=/tmp/o", "--timings"}));
+  EXPECT_EQ(r.image, "vm.amber");
+  EXPECT_EQ(r.overlays.at("vda"), "/tmp/o");
+}
+
+TEST(Options, Sizes) {
+  EXPECT_EQ(parse_size("256M", "x"), 256ull << 20);
+  EXPECT_EQ(parse_size("4096", "x"), 4096u);
+  EXPECT_EQ(parse_size("2g", "x"), 2ull << 30);
+  EXPECT_THROW(parse_size("M", "x"), UsageError);
+  EXPECT_THROW(parse_size("99999999999999T", "x"), UsageError);
+  EXPECT_THROW(parse_size("-1M", "x"), UsageError);
+}
+
+TEST(Options, CmdlineComposition) {
+  EXPECT_EQ(compose_cmdline("", 0), "console=ttyS0 reboot=k panic=-1");
+  EXPECT_EQ(compose_cmdline("quiet", 2),
+            "console=ttyS0 reboot=k panic=-1 virtio_mmio.device=4K@0xd0000000:5 "
+            "virtio_mmio.device=4K@0xd0001000:6 quiet");
+}
+
+}  // namespace
+}  // namespace amber::cli

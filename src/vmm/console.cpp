@@ -1,0 +1,114 @@
+#include "vmm/console.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <vector>
+
+#include "amber/error.h"
+
+namespace amber::vmm {
+
+namespace {
+constexpr uint8_t kEscape = 0x01;  // Ctrl-A, as in QEMU
+}
+
+Console::Console(int in_fd, int out_fd) : in_fd_(in_fd), out_fd_(out_fd) {
+  check_sys(pipe2(wake_, O_CLOEXEC | O_NONBLOCK), "pipe2");
+  if (isatty(in_fd_) && tcgetattr(in_fd_, &saved_) == 0) {
+    termios raw = saved_;
+    cfmakeraw(&raw);
+    if (tcsetattr(in_fd_, TCSANOW, &raw) == 0) raw_ = true;
+  }
+}
+
+Console::~Console() {
+  stop_input();
+  restore_terminal();
+  close(wake_[0]);
+  close(wake_[1]);
+}
+
+void Console::restore_terminal() noexcept {
+  if (raw_) {
+    tcsetattr(in_fd_, TCSANOW, &saved_);
+    raw_ = false;
+  }
+}
+
+void Console::write_output(std::span<const uint8_t> bytes) noexcept {
+  const uint8_t* p = bytes.data();
+  size_t left = bytes.size();
+  while (left > 0) {
+    ssize_t n = ::write(out_fd_, p, left);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return;  // stdout gone (closed pipe): drop output, keep the guest running
+    }
+    p += n;
+    left -= size_t(n);
+  }
+}
+
+void Console::start_input(Deliver deliver, std::function<void()> on_quit) {
+  deliver_ = std::move(deliver);
+  on_quit_ = std::move(on_quit);
+  thread_ = std::thread([this] { input_loop(); });
+}
+
+void Console::stop_input() {
+  if (!thread_.joinable()) return;
+  stop_ = true;
+  uint8_t b = 1;
+  [[maybe_unused]] auto r = ::write(wake_[1], &b, 1);
+  thread_.join();
+}
+
+void Console::input_loop() {
+  bool escape = false;
+  std::vector<uint8_t> pending;
+  while (!stop_) {
+    pollfd fds[2] = {{in_fd_, POLLIN, 0}, {wake_[0], POLLIN, 0}};
+    // While the guest's FIFO is full, poll only with a short timeout so the
+    // rest is delivered as the guest drains it.
+    int timeout = pending.empty() ? -1 : 2;
+    int n = poll(fds, pending.empty() ? 2 : 0, timeout);
+    if (n < 0 && errno != EINTR) return;
+    if (!pending.empty()) {
+      size_t took = deliver_(pending);
+      pending.erase(pending.begin(), pending.begin() + took);
+      continue;
+    }
+    if (fds[1].revents) return;
+    if (!(fds[0].revents & (POLLIN | POLLHUP))) continue;
+    uint8_t buf[256];
+    ssize_t got = ::read(in_fd_, buf, sizeof buf);
+    if (got <= 0) {
+      if (got < 0 && errno == EINTR) continue;
+      return;  // EOF: no more input; the guest keeps running
+    }
+    for (ssize_t i = 0; i < got; ++i) {
+      uint8_t c = buf[i];
+      if (raw_ && escape) {
+        escape = false;
+        if (c == 'x' || c == 'X') {
+          if (on_quit_) on_quit_();
+          return;
+        }
+        if (c == kEscape) pending.push_back(c);
+        continue;
+      }
+      if (raw_ && c == kEscape) {
+        escape = true;
+        continue;
+      }
+      pending.push_back(c);
+    }
+    size_t took = deliver_(pending);
+    pending.erase(pending.begin(), pending.begin() + took);
+  }
+}
+
+}  // namespace amber::vmm

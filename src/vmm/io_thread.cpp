@@ -1,0 +1,99 @@
+#include "vmm/io_thread.h"
+
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "amber/error.h"
+
+namespace amber::vmm {
+
+IoThread::IoThread() {
+  epoll_ = check_sys(epoll_create1(EPOLL_CLOEXEC), "epoll_create1");
+  wake_fd_ = check_sys(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), "eventfd");
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.u64 = ~0ull;
+  check_sys(epoll_ctl(epoll_, EPOLL_CTL_ADD, wake_fd_, &ev), "epoll_ctl");
+}
+
+IoThread::~IoThread() {
+  stop();
+  for (auto& s : sources_) close(s.fd);
+  close(wake_fd_);
+  close(epoll_);
+}
+
+void IoThread::add(int fd, std::function<void()> handler) {
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.u64 = sources_.size();
+  sources_.push_back({fd, std::move(handler)});
+  check_sys(epoll_ctl(epoll_, EPOLL_CTL_ADD, fd, &ev), "epoll_ctl(ioeventfd)");
+}
+
+void IoThread::start() {
+  if (!sources_.empty()) thread_ = std::thread([this] { loop(); });
+}
+
+void IoThread::wake() {
+  uint64_t one = 1;
+  [[maybe_unused]] auto r = ::write(wake_fd_, &one, sizeof one);
+}
+
+void IoThread::pause() {
+  if (!thread_.joinable()) return;
+  std::unique_lock lk(mu_);
+  pause_ = true;
+  wake();
+  cv_.wait(lk, [&] { return parked_; });
+}
+
+void IoThread::resume() {
+  std::lock_guard lk(mu_);
+  pause_ = false;
+  cv_.notify_all();
+}
+
+void IoThread::stop() {
+  if (!thread_.joinable()) return;
+  {
+    std::lock_guard lk(mu_);
+    stop_ = true;
+    cv_.notify_all();
+  }
+  wake();
+  thread_.join();
+}
+
+void IoThread::loop() {
+  epoll_event events[16];
+  for (;;) {
+    {
+      std::unique_lock lk(mu_);
+      while (pause_ && !stop_) {
+        parked_ = true;
+        cv_.notify_all();
+        cv_.wait(lk);
+      }
+      parked_ = false;
+      if (stop_) return;
+    }
+    int n = epoll_wait(epoll_, events, 16, -1);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return;
+    }
+    for (int i = 0; i < n; ++i) {
+      uint64_t count;
+      if (events[i].data.u64 == ~0ull) {
+        [[maybe_unused]] auto r = ::read(wake_fd_, &count, sizeof count);
+        continue;
+      }
+      auto& src = sources_[events[i].data.u64];
+      if (::read(src.fd, &count, sizeof count) == sizeof count) src.handler();
+    }
+  }
+}
+
+}  // namespace amber::vmm

@@ -1,0 +1,190 @@
+#include "vmm/machine.h"
+
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <fmt/core.h>
+
+#include "amber/layout.h"
+#include "amber/log.h"
+#include "legacy/cmos.h"
+#include "legacy/i8042.h"
+#include "legacy/null_device.h"
+#include "legacy/uart.h"
+#include "virtio/blk.h"
+#include "virtio/disk/disk_backend.h"
+#include "virtio/mmio_transport.h"
+#include "virtio/virtio_spec.h"
+#include "firmware/kernel_loader.h"
+#include "firmware/memory_map.h"
+#include "firmware/mptable.h"
+#include "firmware/page_tables.h"
+
+namespace amber::vmm {
+
+std::string virtio_cmdline(size_t disk_count) {
+  std::string s;
+  for (size_t i = 0; i < disk_count; ++i) {
+    // Linux's virtio_mmio.device=<size>@<base>:<irq> (drivers/virtio/virtio_mmio.c).
+    s += fmt::format("{}virtio_mmio.device=4K@{:#x}:{}", s.empty() ? "" : " ",
+                     layout::kVirtioMmioBase + i * layout::kVirtioMmioSize, layout::kVirtioFirstIrq + i);
+  }
+  return s;
+}
+
+Machine::Machine(hv::Hypervisor& hv, MachineConfig config, GuestMemory memory,
+                 std::vector<std::unique_ptr<block::DiskBackend>> disks, Console* console)
+    : hv_(hv), config_(std::move(config)), memory_(std::move(memory)), console_(console) {
+  if (config_.cpus < 1 || config_.cpus > 32) throw Error(fmt::format("{} vCPUs: amber supports 1 to 32", config_.cpus));
+  vm_ = hv_.create_vm();
+  uint32_t slot = 0;
+  for (auto& r : memory_.regions()) vm_->add_memory({slot++, r.gpa, r.size, r.host});
+  for (uint32_t i = 0; i < config_.cpus; ++i) vcpus_.push_back(vm_->create_vcpu(i, config_.cpus));
+  create_devices();
+
+  io_ = std::make_unique<IoThread>();
+  for (size_t i = 0; i < disks.size(); ++i) {
+    uint64_t base = layout::kVirtioMmioBase + i * layout::kVirtioMmioSize;
+    irqs_.push_back(vm_->irqfd_line(layout::kVirtioFirstIrq + uint32_t(i)));
+    disks_.push_back(disks[i].get());
+    auto blk = std::make_unique<virtio::Blk>(std::move(disks[i]));
+    auto t = std::make_unique<virtio::MmioTransport>(fmt::format("virtio-blk@{}", i), memory_, *irqs_.back(),
+                                                     std::move(blk));
+    mmio_.insert(*t, base, layout::kVirtioMmioSize);
+    // One queue per blk device: notifications for queue 0 wake the I/O
+    // thread instead of exiting to userspace on the vCPU thread.
+    int efd = check_sys(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), "eventfd");
+    if (vm_->add_ioeventfd(base + virtio::mmio::kQueueNotify, 4, 0, efd)) {
+      auto* tp = t.get();
+      io_->add(efd, [tp] { tp->notify(0); });
+    } else {
+      close(efd);  // notifications then arrive as MMIO writes; the transport handles them
+    }
+    transports_.push_back(std::move(t));
+  }
+}
+
+Machine::~Machine() { stop_threads(); }
+
+void Machine::create_devices() {
+  irqs_.push_back(vm_->irq_line(layout::kCom1Irq));
+  uart_ = std::make_unique<dev::Uart>("uart0", *irqs_.back(), [this](std::span<const uint8_t> b) { on_guest_output(b); });
+  pio_.insert(*uart_, layout::kCom1Port, 8);
+  i8042_ = std::make_unique<dev::I8042>([this] { request_stop(StopReason::kGuestReset); });
+  pio_.insert(*i8042_, layout::kI8042Port, 5);
+  cmos_ = std::make_unique<dev::Cmos>();
+  uint64_t below = 0, above = 0;
+  for (auto& r : memory_.regions()) (r.gpa >= layout::kMmioHoleEnd ? above : below) += r.size;
+  cmos_->set_memory_size(below, above);
+  pio_.insert(*cmos_, layout::kCmosPort, 2);
+  post_port_ = std::make_unique<dev::NullDevice>("post");
+  pio_.insert(*post_port_, layout::kPostPort, 1);
+}
+
+void Machine::on_guest_output(std::span<const uint8_t> bytes) {
+  if (console_) console_->write_output(bytes);
+  if (observer_) observer_(bytes);
+  if (trigger_.feed(bytes)) post({EventKind::kSaveRequested, StopReason::kSaved, {}});
+}
+
+std::string Machine::boot_linux(std::span<const uint8_t> kernel, std::span<const uint8_t> initrd) {
+  auto res = x86::load_kernel(memory_, kernel, initrd, config_.cmdline, config_.mem_bytes);
+  x86::write_mptable(memory_, config_.cpus);
+  vcpus_[0]->set_boot_state(res.cpu);
+  return res.description;
+}
+
+void Machine::boot_bare(std::span<const uint8_t> image) {
+  memory_.write(layout::kBareLoadAddr, image);
+  x86::write_gdt_idt(memory_);
+  x86::write_identity_page_tables(memory_);
+  auto cpu = x86::long_mode_state(layout::kBareLoadAddr);
+  cpu.rsp = layout::kBootStackTop;
+  vcpus_[0]->set_boot_state(cpu);
+}
+
+void Machine::post(Event e) {
+  std::lock_guard lk(events_mu_);
+  events_.push_back(std::move(e));
+  events_cv_.notify_all();
+}
+
+void Machine::request_stop(StopReason why, std::string message) { post({EventKind::kStop, why, std::move(message)}); }
+
+void Machine::start_threads(bool paused) {
+  VcpuThread::install_kick_handler();
+  for (size_t i = 0; i < vcpus_.size(); ++i) {
+    threads_.push_back(std::make_unique<VcpuThread>(
+        *vcpus_[i], [this](const hv::VcpuExit& e) { return handle_exit(e, pio_, mmio_); },
+        [this](uint32_t idx, const ExitResult& r) {
+          switch (r.action) {
+            case ExitAction::kShutdown: request_stop(StopReason::kGuestShutdown); break;
+            case ExitAction::kReset: request_stop(StopReason::kGuestReset); break;
+            case ExitAction::kHalted: break;  // this vCPU is done; the others go on
+            default: request_stop(StopReason::kError, fmt::format("vCPU {}: {}", idx, r.error)); break;
+          }
+        }));
+  }
+  io_->start();
+  // Requests a guest published before the image was saved but that were
+  // not yet served (docs/disks.md: snapshot pause rule).
+  if (restored_)
+    for (auto& t : transports_) t->notify(0);
+  for (auto& t : threads_) t->start(paused);
+  started_ = true;
+}
+
+void Machine::stop_threads() {
+  for (auto& t : threads_) t->request_stop();
+  for (auto& t : threads_) t->join();
+  threads_.clear();
+  if (io_) io_->stop();
+}
+
+void Machine::pause_all() {
+  // vCPUs first: once they are parked no new notification can arrive, then
+  // the I/O thread finishes the request it may be serving (docs/disks.md).
+  for (auto& t : threads_) t->pause();
+  io_->pause();
+}
+
+void Machine::resume_all() {
+  io_->resume();
+  for (auto& t : threads_) t->resume();
+}
+
+RunOutcome Machine::run(const RunOptions& opts) {
+  trigger_ = SerialTrigger(opts.save_on_serial);
+  if (!started_) start_threads(false);
+  RunOutcome out;
+  for (;;) {
+    Event e;
+    {
+      std::unique_lock lk(events_mu_);
+      events_cv_.wait(lk, [&] { return !events_.empty(); });
+      e = std::move(events_.front());
+      events_.pop_front();
+    }
+    if (e.kind == EventKind::kStop) {
+      out = {e.reason, e.message};
+      break;
+    }
+    // A save requested by the console trigger.
+    try {
+      std::string summary = save_image(opts.save_path, opts.compress);
+      fmt::print(stderr, "amber: saved {}\r\n", summary);
+      if (!opts.then_continue) {
+        out = {StopReason::kSaved, {}};
+        break;
+      }
+      resume_all();
+    } catch (const std::exception& ex) {
+      out = {StopReason::kError, fmt::format("save failed: {}", ex.what())};
+      break;
+    }
+  }
+  stop_threads();
+  return out;
+}
+
+}  // namespace amber::vmm

@@ -1,0 +1,48 @@
+#pragma once
+// The machine's configuration as saved in an image (/machine/config), so a
+// resume rebuilds the same VM without the original command line.
+#include <string>
+#include <vector>
+
+#include "vmm/machine.h"
+
+namespace amber::vmm {
+
+struct DiskConfigState {
+  std::string name, id;
+  bool read_only = false;
+  template <class Ar, class Self>
+  static void describe(Ar& ar, Self& s) {
+    ar("name", s.name, 32)("id", s.id, 64)("read-only", s.read_only);
+  }
+  bool operator==(const DiskConfigState&) const = default;
+};
+
+struct ConfigState {
+  uint32_t cpus = 1;
+  uint64_t mem_bytes = 0;
+  std::string cmdline;
+  std::vector<DiskConfigState> disks;
+  template <class Ar, class Self>
+  static void describe(Ar& ar, Self& s) {
+    ar("cpus", s.cpus)("mem-bytes", s.mem_bytes)("cmdline", s.cmdline, 4096)("disks", s.disks, 16);
+  }
+  bool operator==(const ConfigState&) const = default;
+};
+
+inline ConfigState to_state(const MachineConfig& c) {
+  ConfigState s{c.cpus, c.mem_bytes, c.cmdline, {}};
+  for (auto& d : c.disks) s.disks.push_back({d.name, d.id, d.read_only});
+  return s;
+}
+
+inline MachineConfig from_state(const ConfigState& s) {
+  MachineConfig c;
+  c.cpus = s.cpus;
+  c.mem_bytes = s.mem_bytes;
+  c.cmdline = s.cmdline;
+  for (auto& d : s.disks) c.disks.push_back({d.name, d.id, d.read_only});
+  return c;
+}
+
+}  // namespace amber::vmm

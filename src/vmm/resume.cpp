@@ -1,0 +1,54 @@
+#include "vmm/resume.h"
+
+#include <xxhash.h>
+
+#include <fmt/core.h>
+
+#include "virtio/disk/cow_disk.h"
+#include "virtio/disk/raw_disk.h"
+#include "vmm/machine_config_state.h"
+
+namespace amber::vmm {
+
+std::unique_ptr<Machine> resume_machine(hv::Hypervisor& hv, const image::Image& img, const ResumeOptions& opts,
+                                        Console* console) {
+  auto mark = [&](const char* p) {
+    if (opts.mark) opts.mark(p);
+  };
+  auto cfg = from_state(load_state<ConfigState>(img.machine().require_child("config"), "config"));
+  cfg.anonymous_memory = false;
+  if (img.disks().size() != cfg.disks.size())
+    throw Error(fmt::format("{}: the disk list does not match the machine configuration", img.path()));
+  for (auto& [name, path] : opts.overlays) {
+    bool known = false;
+    for (auto& d : cfg.disks) known |= d.name == name;
+    if (!known) throw UsageError(fmt::format("resume: --disk-overlay: the image has no disk '{}'", name));
+  }
+
+  GuestMemory mem;
+  for (size_t i = 0; i < img.ram_regions().size(); ++i) mem.add_region(img.ram_regions()[i].gpa, img.map_ram(i));
+  mark("map RAM");
+
+  std::vector<std::unique_ptr<block::DiskBackend>> disks;
+  for (auto& d : img.disks()) {
+    // The embedded disk is a read-only base; the guest's writes go to a
+    // private overlay, so running an image never changes it (docs/disks.md).
+    // The overlay's base identity comes from the embedded data's checksums,
+    // so a named overlay matches the same image wherever it was copied to.
+    std::string identity = fmt::format("amber-image-disk:{}:{}", d.name, d.size);
+    for (auto& e : d.extents) identity += fmt::format(":{:x}", e.xxh3);
+    identity = fmt::format("amber-image-disk:{}:{}:{:016x}", d.name, d.size, XXH3_64bits(identity.data(), identity.size()));
+    auto base = block::RawDisk::range(img.fd(), d.file_offset, d.size, d.id, identity);
+    auto it = opts.overlays.find(d.name);
+    disks.push_back(block::CowDisk::open(std::move(base), it == opts.overlays.end() ? "" : it->second, d.read_only, d.id));
+  }
+  mark("open disks");
+
+  auto m = std::make_unique<Machine>(hv, cfg, std::move(mem), std::move(disks), console);
+  mark("create VM");
+  m->restore_state(img.machine());
+  mark("restore state");
+  return m;
+}
+
+}  // namespace amber::vmm
