@@ -1,0 +1,58 @@
+#include "kvm/msrs.h"
+
+#include <algorithm>
+#include <unordered_set>
+
+namespace amber::kvm {
+
+std::vector<kvm_msr_entry> boot_msrs() {
+  auto e = [](uint32_t index, uint64_t data) {
+    kvm_msr_entry m{};
+    m.index = index;
+    m.data = data;
+    return m;
+  };
+  return {
+      e(kMsrIa32SysenterCs, 0),  e(kMsrIa32SysenterEsp, 0), e(kMsrIa32SysenterEip, 0),
+      e(kMsrStar, 0),            e(kMsrLstar, 0),           e(kMsrCstar, 0),
+      e(kMsrKernelGsBase, 0),    e(kMsrSyscallMask, 0),     e(kMsrIa32Tsc, 0),
+      e(kMsrIa32MiscEnable, kMiscEnableFastString),
+      e(kMsrMtrrDefType, kMtrrEnable | kMemTypeWriteBack),
+  };
+}
+
+std::span<const uint32_t> must_save_msrs() {
+  static constexpr uint32_t kList[] = {
+      kMsrIa32Tsc,          kMsrIa32TscDeadline,  kMsrIa32MiscEnable, kMsrIa32ApicBase,
+      kMsrKvmSystemTimeNew, kMsrKvmWallClockNew,  kMsrKvmAsyncPfEn,   kMsrKvmStealTime,
+      kMsrKvmPvEoiEn,       kMsrKvmPollControl,   kMsrKvmAsyncPfInt,  kMsrMtrrDefType,
+  };
+  return kList;
+}
+
+std::vector<uint32_t> candidate_msrs(std::span<const uint32_t> list) {
+  std::vector<uint32_t> out;
+  std::unordered_set<uint32_t> seen;
+  for (auto src : {list, must_save_msrs()})
+    for (uint32_t i : src)
+      if (seen.insert(i).second) out.push_back(i);
+  return out;
+}
+
+std::vector<uint32_t> filter_readable(std::span<const uint32_t> candidates, const ReadMsrs& read) {
+  std::vector<uint32_t> out;
+  std::vector<kvm_msr_entry> buf;
+  size_t pos = 0;
+  while (pos < candidates.size()) {
+    size_t n = std::min(kMsrsPerIoctl, candidates.size() - pos);
+    buf.assign(n, kvm_msr_entry{});
+    for (size_t i = 0; i < n; ++i) buf[i].index = candidates[pos + i];
+    size_t ok = std::min(read(buf), n);
+    for (size_t i = 0; i < ok; ++i) out.push_back(candidates[pos + i]);
+    pos += ok;
+    if (ok < n) ++pos;  // candidates[pos] is unreadable: skip it
+  }
+  return out;
+}
+
+}  // namespace amber::kvm

@@ -1,0 +1,206 @@
+#include "kvm/vcpu_state.h"
+
+#include <algorithm>
+#include <optional>
+
+#include "amber/log.h"
+#include "kvm/fd.h"
+#include "kvm/kvm_abi.h"
+#include "kvm/msrs.h"
+#include "kvm/state_props.h"
+
+namespace amber::kvm {
+namespace {
+
+constexpr const char* kNode = "vcpu";
+
+template <class T>
+T get(int fd, unsigned long req, const char* name) {
+  T v{};
+  xioctl(fd, req, &v, name);
+  return v;
+}
+
+const std::vector<uint32_t>& saved_msr_list(int fd, VmShared& vm) {
+  std::lock_guard lock(vm.msr_mu);
+  if (!vm.saved_msrs) {
+    auto candidates = candidate_msrs(vm.sys->msr_index_list());
+    vm.saved_msrs = filter_readable(candidates, [fd](std::span<kvm_msr_entry> e) -> size_t {
+      MsrBuf buf(e.size());
+      buf.get()->nmsrs = static_cast<uint32_t>(e.size());
+      std::copy(e.begin(), e.end(), buf.entries());
+      int n = ioctl_retry(fd, kKvmGetMsrs, buf.get());
+      return n < 0 ? 0 : static_cast<size_t>(n);
+    });
+  }
+  return *vm.saved_msrs;
+}
+
+// KVM_GET_MSRS in chunks of MAX_IO_MSRS; every listed MSR must be read.
+MsrBuf read_msrs(int fd, const std::vector<uint32_t>& list) {
+  MsrBuf all(list.size());
+  all.get()->nmsrs = static_cast<uint32_t>(list.size());
+  for (size_t pos = 0; pos < list.size(); pos += kMsrsPerIoctl) {
+    size_t n = std::min(kMsrsPerIoctl, list.size() - pos);
+    MsrBuf chunk(n);
+    chunk.get()->nmsrs = static_cast<uint32_t>(n);
+    for (size_t i = 0; i < n; ++i) chunk.entries()[i].index = list[pos + i];
+    size_t got = static_cast<size_t>(xioctl(fd, kKvmGetMsrs, chunk.get(), "KVM_GET_MSRS"));
+    if (got != n) throw Error(fmt::format("KVM_GET_MSRS: MSR {:#x} could not be read", list[pos + got]));
+    std::copy(chunk.entries(), chunk.entries() + n, all.entries() + pos);
+  }
+  return all;
+}
+
+void write_msrs(int fd, const MsrBuf& msrs) {
+  auto all = msrs.span();
+  for (size_t pos = 0; pos < all.size(); pos += kMsrsPerIoctl) {
+    size_t n = std::min(kMsrsPerIoctl, all.size() - pos);
+    MsrBuf chunk(n);
+    chunk.get()->nmsrs = static_cast<uint32_t>(n);
+    std::copy(all.begin() + pos, all.begin() + pos + n, chunk.entries());
+    size_t set = static_cast<size_t>(xioctl(fd, kKvmSetMsrs, chunk.get(), "KVM_SET_MSRS"));
+    if (set != n) throw Error(fmt::format("KVM_SET_MSRS: MSR {:#x} was refused", all[pos + set].index));
+  }
+}
+
+// The xsave property padded to this host's buffer size (api.rst 4.43
+// KVM_SET_XSAVE reads KVM_CHECK_EXTENSION(KVM_CAP_XSAVE2) bytes when that is
+// larger than struct kvm_xsave). Components beyond the saved size are absent
+// from XSTATE_BV, so zero padding is their init state.
+std::vector<uint64_t> xsave_for_host(const std::vector<uint8_t>& p, const OptionalCaps& caps) {
+  size_t host = caps.xsave2_size ? caps.xsave2_size : kXsaveSize;
+  if (p.size() < kXsaveSize || p.size() > host)
+    bad_prop(kNode, "xsave", fmt::format("size {} is outside [{}, {}] (this host's XSAVE size)", p.size(),
+                                         kXsaveSize, host));
+  std::vector<uint64_t> buf((host + 7) / 8, 0);
+  std::memcpy(buf.data(), p.data(), p.size());
+  return buf;
+}
+
+uint32_t le32(const std::vector<uint8_t>& p) {
+  return uint32_t(p[0]) | uint32_t(p[1]) << 8 | uint32_t(p[2]) << 16 | uint32_t(p[3]) << 24;
+}
+
+}  // namespace
+
+StateNode save_vcpu_state(int fd, VmShared& vm, std::span<const kvm_cpuid_entry2> cpuid) {
+  const auto& caps = vm.caps;
+  StateNode n;
+  // MP_STATE first: KVM_GET_MP_STATE runs kvm_apic_accept_events(), which
+  // can change the LAPIC and the registers (a pending INIT/SIPI); everything
+  // read after it is consistent with it (Firecracker vcpu.rs save_state).
+  put_struct(n, "mp_state", get<kvm_mp_state>(fd, KVM_GET_MP_STATE, "KVM_GET_MP_STATE"));
+  put_struct(n, "regs", get<kvm_regs>(fd, KVM_GET_REGS, "KVM_GET_REGS"));
+  put_struct(n, "sregs", get<kvm_sregs>(fd, KVM_GET_SREGS, "KVM_GET_SREGS"));
+  if (caps.xsave2_size) {
+    std::vector<uint64_t> buf((caps.xsave2_size + 7) / 8, 0);
+    xioctl(fd, kKvmGetXsave2, buf.data(), "KVM_GET_XSAVE2");
+    auto* p = reinterpret_cast<const uint8_t*>(buf.data());
+    n.props["xsave"] = std::vector<uint8_t>(p, p + caps.xsave2_size);
+  } else if (caps.xsave) {
+    put_struct(n, "xsave", get<XsaveArea>(fd, kKvmGetXsave, "KVM_GET_XSAVE"));
+  } else {
+    put_struct(n, "fpu", get<kvm_fpu>(fd, KVM_GET_FPU, "KVM_GET_FPU"));
+  }
+  if (caps.xcrs) put_struct(n, "xcrs", get<kvm_xcrs>(fd, KVM_GET_XCRS, "KVM_GET_XCRS"));
+  if (caps.debugregs) put_struct(n, "debugregs", get<kvm_debugregs>(fd, KVM_GET_DEBUGREGS, "KVM_GET_DEBUGREGS"));
+  put_struct(n, "lapic", get<kvm_lapic_state>(fd, KVM_GET_LAPIC, "KVM_GET_LAPIC"));
+  n.props["msrs"] = read_msrs(fd, saved_msr_list(fd, vm)).to_bytes();
+
+  FlexBuf<CpuidHeader, kvm_cpuid_entry2> cp(cpuid.size());
+  cp.get()->nent = static_cast<uint32_t>(cpuid.size());
+  cp.assign(cpuid);
+  n.props["cpuid"] = cp.to_bytes();
+
+  if (caps.get_tsc_khz) {
+    uint32_t khz = static_cast<uint32_t>(xioctl(fd, KVM_GET_TSC_KHZ, "KVM_GET_TSC_KHZ"));
+    n.props["tsc_khz"] = {uint8_t(khz), uint8_t(khz >> 8), uint8_t(khz >> 16), uint8_t(khz >> 24)};
+  }
+  // VCPU_EVENTS last: pending exceptions/NMIs/interrupt shadow as of the
+  // very end, after every other read that might have touched them.
+  if (caps.vcpu_events)
+    put_struct(n, "vcpu_events", get<kvm_vcpu_events>(fd, KVM_GET_VCPU_EVENTS, "KVM_GET_VCPU_EVENTS"));
+  return n;
+}
+
+std::vector<kvm_cpuid_entry2> restore_vcpu_state(int fd, const VmShared& vm, const StateNode& n) {
+  const auto& caps = vm.caps;
+  // 1. Validate and decode every property: a bad image changes nothing.
+  auto cpuid = get_flex<CpuidHeader, kvm_cpuid_entry2>(n, kNode, "cpuid", kMaxCpuidEntries,
+                                                      [](const CpuidHeader& h) { return h.nent; });
+  std::optional<uint32_t> tsc_khz;
+  if (auto* p = n.prop("tsc_khz")) {
+    if (p->size() != 4) bad_prop(kNode, "tsc_khz", fmt::format("size {} != 4", p->size()));
+    tsc_khz = le32(*p);
+  }
+  auto mp = get_struct<kvm_mp_state>(n, kNode, "mp_state");
+  auto regs = get_struct<kvm_regs>(n, kNode, "regs");
+  auto sregs = get_struct<kvm_sregs>(n, kNode, "sregs");
+  std::vector<uint64_t> xsave;
+  std::optional<kvm_fpu> fpu;
+  if (auto* p = n.prop("xsave")) {
+    if (!caps.xsave) throw Error("image has XSAVE state but this host's KVM lacks KVM_CAP_XSAVE");
+    xsave = xsave_for_host(*p, caps);
+  } else {
+    fpu = get_struct<kvm_fpu>(n, kNode, "fpu");
+  }
+  std::optional<kvm_xcrs> xcrs;
+  if (n.prop("xcrs")) {
+    if (!caps.xcrs) throw Error("image has XCR state but this host's KVM lacks KVM_CAP_XCRS");
+    xcrs = get_struct<kvm_xcrs>(n, kNode, "xcrs");
+    if (xcrs->nr_xcrs > KVM_MAX_XCRS) bad_prop(kNode, "xcrs", fmt::format("nr_xcrs {} > {}", xcrs->nr_xcrs, KVM_MAX_XCRS));
+  }
+  std::optional<kvm_debugregs> dregs;
+  if (n.prop("debugregs")) {
+    if (!caps.debugregs) throw Error("image has debug registers but this host's KVM lacks KVM_CAP_DEBUGREGS");
+    dregs = get_struct<kvm_debugregs>(n, kNode, "debugregs");
+  }
+  auto lapic = get_struct<kvm_lapic_state>(n, kNode, "lapic");
+  auto msrs = get_flex<MsrsHeader, kvm_msr_entry>(n, kNode, "msrs", kMaxSavedMsrs,
+                                                [](const MsrsHeader& h) { return h.nmsrs; });
+  std::optional<kvm_vcpu_events> events;
+  if (n.prop("vcpu_events")) events = get_struct<kvm_vcpu_events>(n, kNode, "vcpu_events");
+
+  // 2. Apply, in the order of docs/vcpu-state.md.
+  // CPUID first: it decides which MSRs, XSAVE components and CR4 bits the
+  // later ioctls accept.
+  xioctl(fd, kKvmSetCpuid2, cpuid.get(), "KVM_SET_CPUID2");
+  // The TSC rate before any TSC value, which KVM scales by it.
+  if (tsc_khz && caps.get_tsc_khz) {
+    uint32_t cur = static_cast<uint32_t>(xioctl(fd, KVM_GET_TSC_KHZ, "KVM_GET_TSC_KHZ"));
+    if (cur != *tsc_khz) {
+      if (caps.tsc_control)
+        xioctl(fd, KVM_SET_TSC_KHZ, static_cast<unsigned long>(*tsc_khz), "KVM_SET_TSC_KHZ");
+      else
+        log::warn("vCPU TSC runs at {} kHz, the image was saved at {} kHz (no TSC scaling here)", cur, *tsc_khz);
+    }
+  }
+  xioctl(fd, KVM_SET_MP_STATE, &mp, "KVM_SET_MP_STATE");
+  xioctl(fd, KVM_SET_REGS, &regs, "KVM_SET_REGS");
+  xioctl(fd, KVM_SET_SREGS, &sregs, "KVM_SET_SREGS");
+  if (fpu)
+    xioctl(fd, KVM_SET_FPU, &*fpu, "KVM_SET_FPU");
+  else
+    xioctl(fd, kKvmSetXsave, xsave.data(), "KVM_SET_XSAVE");
+  if (xcrs) xioctl(fd, KVM_SET_XCRS, &*xcrs, "KVM_SET_XCRS");
+  if (dregs) xioctl(fd, KVM_SET_DEBUGREGS, &*dregs, "KVM_SET_DEBUGREGS");
+  // LAPIC after SREGS: KVM_SET_SREGS writes the APIC base MSR, which resets
+  // the LAPIC mode.
+  xioctl(fd, KVM_SET_LAPIC, &lapic, "KVM_SET_LAPIC");
+  // MSRs after the LAPIC: a TSC_DEADLINE write is dropped unless the LAPIC
+  // timer is already in TSC-deadline mode.
+  write_msrs(fd, msrs);
+  // The flags are passed back as KVM_GET_VCPU_EVENTS set them
+  // (NMI_PENDING | SHADOW | SMM): KVM reports sipi_vector as never valid, so
+  // VALID_SIPI_VECTOR is not added (api.rst KVM_SET_VCPU_EVENTS).
+  if (events) xioctl(fd, KVM_SET_VCPU_EVENTS, &*events, "KVM_SET_VCPU_EVENTS");
+  // api.rst 4.72 KVM_KVMCLOCK_CTRL: tells the guest it was paused, so its
+  // soft-lockup watchdog does not fire. EINVAL = the guest has no kvmclock.
+  if (caps.kvmclock_ctrl && ioctl_retry(fd, KVM_KVMCLOCK_CTRL, 0UL) < 0 && errno != EINVAL)
+    throw SysError("KVM_KVMCLOCK_CTRL", errno);
+  auto s = cpuid.span();
+  return {s.begin(), s.end()};
+}
+
+}  // namespace amber::kvm
