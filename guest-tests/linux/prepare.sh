@@ -12,4 +12,4 @@ if [ ! -f "$stamp" ] || [ -n "$newest" ]; then
   "$here/initramfs.sh" "$out" >/dev/null
   touch "$stamp"
 fi
-[ -f "$out/disk.img" ] || "$here/mkdisk.sh" "$out/disk.img" 64 >/dev/null
+[ -f "$out/disk.img" ] || "$here/mkdisk.sh" "$out/disk.img" 32 >/dev/null

@@ -131,10 +131,14 @@ void Machine::start_threads(bool paused) {
   if (restored_)
     for (auto& t : transports_) t->notify(0);
   for (auto& t : threads_) t->start(paused);
+  if (console_)
+    console_->start_input([this](std::span<const uint8_t> b) { return uart_->enqueue_input(b); },
+                          [this] { request_stop(StopReason::kQuit); });
   started_ = true;
 }
 
 void Machine::stop_threads() {
+  if (console_) console_->stop_input();
   for (auto& t : threads_) t->request_stop();
   for (auto& t : threads_) t->join();
   threads_.clear();

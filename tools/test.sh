@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# Sets up, builds and runs every test suite (README's test command).
+#
+#   1. unit suites on the host (no KVM), once normally and once under
+#      AddressSanitizer + UBSan;
+#   2. the KVM suites on real KVM: natively where /dev/kvm works, otherwise
+#      inside the QEMU-TCG sandbox (tools/kvm-sandbox.sh, docs/sandbox.md).
+#
+# In CI (CI=true) a KVM suite that cannot run, or that skips a test, is a
+# failure. Elsewhere a skip is printed loudly with its reason.
+# Options: --unit-only, --kvm-only, --suite NAME (kvm suites: kvm, vmm, linux).
+set -uo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+unit=1 kvm=1 only_suite=""
+while [ $# -gt 0 ]; do
+  case $1 in
+    --unit-only) kvm=0 ;;
+    --kvm-only) unit=0 ;;
+    --suite) only_suite=$2; shift ;;
+    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    *) echo "test.sh: unknown option $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+ci=${CI:-false}
+build=${AMBER_BUILD_DIR:-build}
+asan=${AMBER_ASAN_DIR:-build-asan}
+log_dir="$root/$build/test-logs"
+passed=0 failed=0 skipped=0
+failures=()
+
+say() { printf '\n=== %s\n' "$*"; }
+die() { echo "test.sh: $*" >&2; exit 1; }
+
+tools/setup.sh || die "setup failed"
+
+say "build ($build)"
+[ -f "$build/build.ninja" ] || meson setup "$build" >/dev/null || die "meson setup failed"
+ninja -C "$build" || die "build failed"
+mkdir -p "$log_dir"
+
+# Adds the counts from a GoogleTest log to the totals.
+count_gtest() {  # $1 = log file, $2 = suite label
+  local p f s
+  p=$(grep -aE '^\[  PASSED  \] [0-9]+ test' "$1" | awk '{s+=$4} END {print s+0}')
+  f=$(grep -aE '^\[  FAILED  \] [0-9]+ test' "$1" | awk '{s+=$4} END {print s+0}')
+  s=$(grep -aE '^\[  SKIPPED \] [0-9]+ test' "$1" | awk '{s+=$4} END {print s+0}')
+  passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + s))
+  printf '%s: %d passed, %d failed, %d skipped\n' "$2" "$p" "$f" "$s"
+  if [ "$s" -gt 0 ]; then
+    echo "!!! $2: $s test(s) SKIPPED:" >&2
+    grep -aE '^\[  SKIPPED \] [A-Za-z]' "$1" >&2 || true
+    grep -aiE 'skipp' "$1" | grep -av '^\[' | head -5 >&2 || true
+  fi
+  [ "$f" -eq 0 ] || failures+=("$2")
+}
+
+run_unit_suites() {  # $1 = build dir, $2 = label
+  say "unit suites ($2)"
+  local log="$log_dir/unit-$2.log"
+  if ! meson test -C "$1" --suite unit --print-errorlogs --no-rebuild >/dev/null 2>&1; then
+    failures+=("unit-$2 (meson test)")
+    meson test -C "$1" --suite unit --print-errorlogs --no-rebuild 2>&1 | tail -60
+  fi
+  cp "$1/meson-logs/testlog.txt" "$log"
+  count_gtest "$log" "unit-$2"
+}
+
+if [ $unit = 1 ]; then
+  run_unit_suites "$build" "release"
+  say "build ($asan: AddressSanitizer + UBSan)"
+  [ -f "$asan/build.ninja" ] || meson setup "$asan" -Db_sanitize=address,undefined -Db_lundef=false \
+      -Dbenchmarks=disabled >/dev/null || die "meson setup ($asan) failed"
+  # Only what the unit suites need.
+  targets=$(meson introspect "$asan" --tests | python3 -c '
+import json, sys
+for t in json.load(sys.stdin):
+    if "unit" in t["suite"] or any(s.endswith(":unit") for s in t["suite"]):
+        print(t["cmd"][0])' | sed "s|^$root/$asan/||")
+  # shellcheck disable=SC2086
+  ninja -C "$asan" $targets || die "ASan build failed"
+  UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 run_unit_suites "$asan" "asan"
+fi
+
+# ---- KVM suites -----------------------------------------------------------
+kvm_suite() {  # $1 = label, $2.. = command (run on real KVM)
+  local label=$1; shift
+  [ -z "$only_suite" ] || [ "$only_suite" = "$label" ] || return 0
+  say "KVM suite: $label"
+  local log="$log_dir/kvm-$label.log" rc
+  tools/kvm-sandbox.sh --timeout "${AMBER_KVM_TIMEOUT:-900}" \
+      --carry "$root/$build/tools/amber" --carry "$1" --carry "$root/$build/guest-tests/bare" \
+      --carry "$root/$build/guest" \
+      --env "AMBER_BIN=$root/$build/tools/amber" --env "AMBER_GUEST_DIR=$root/$build/guest" \
+      --env "GTEST_COLOR=no" -- "$@" 2>&1 | tee "$log"
+  rc=${PIPESTATUS[0]}
+  if [ "$rc" -eq 125 ] || [ "$rc" -eq 124 ]; then
+    echo "!!! KVM suite $label could not run (sandbox exit $rc: infrastructure failure, see above)" >&2
+    failures+=("kvm-$label (did not run)")
+    return
+  fi
+  count_gtest "$log" "kvm-$label"
+  if [ "$rc" -ne 0 ] && ! printf '%s\n' "${failures[@]+"${failures[@]}"}" | grep -qx "kvm-$label"; then
+    failures+=("kvm-$label (exit $rc)")
+  fi
+}
+
+if [ $kvm = 1 ]; then
+  say "guest artifacts"
+  guest-tests/linux/prepare.sh "$build/guest" || die "guest artifacts failed"
+  kvm_suite kvm "$root/$build/src/kvm/kvm_tests"
+  kvm_suite vmm "$root/$build/src/vmm/vmm_kvm_tests"
+  if [ -x "$build/guest-tests/linux_tests/linux_tests" ]; then
+    kvm_suite linux "$root/$build/guest-tests/linux_tests/linux_tests"
+  fi
+fi
+
+say "summary"
+if [ "$ci" = true ] && [ "$skipped" -gt 0 ] && [ $kvm = 1 ]; then
+  failures+=("skipped tests in CI")
+fi
+echo "$passed passed, $failed failed, $skipped skipped"
+if [ ${#failures[@]} -gt 0 ]; then
+  echo "FAILED: ${failures[*]}" >&2
+  exit 1
+fi
