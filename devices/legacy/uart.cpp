@@ -197,8 +197,13 @@ bool Uart::write_reg(uint8_t reg, uint8_t v, uint8_t& tx) {
         s_.dll = v;
         return false;
       }
-      // Instant transmission: THR is empty again at once, so the THRE
-      // interrupt that writing THR cleared is pending again.
+      // Writing THR clears the THRE interrupt; instant transmission makes THR
+      // empty again at once, so THRE is pending again. The line must drop in
+      // between: IRQ 4 is edge-triggered through the IOAPIC, and a line that
+      // stays high would never deliver the new THRE interrupt (QEMU does the
+      // same pulse).
+      s_.thre_pending = false;
+      update_irq();
       s_.thre_pending = true;
       if (s_.mcr & kMcrLoop) {
         push_rx(v);  // loopback: the transmitter feeds the receiver

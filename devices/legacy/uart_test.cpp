@@ -72,6 +72,20 @@ TEST_F(UartTest, ThrWriteReraisesThre) {
   EXPECT_EQ(rd(kIir), 0x02);
 }
 
+// IRQ 4 reaches the guest through an edge-triggered IOAPIC pin: a THR write
+// while THRE is still pending must drop the line and raise it again, or the
+// guest never sees the new THRE interrupt.
+TEST_F(UartTest, ThrWriteWhileThrePendingPulsesTheLine) {
+  wr(kIer, 0x02);
+  ASSERT_TRUE(irq.level());
+  size_t before = irq.set_level_calls();
+  wr(kThr, 'x');
+  auto levels = irq.levels();
+  ASSERT_EQ(levels.size(), before + 2);
+  EXPECT_FALSE(levels[before]);
+  EXPECT_TRUE(levels[before + 1]);
+}
+
 // Linux's serial8250_do_startup() THRE test: IER = THRI, read IIR, IER = 0,
 // IER = THRI, read IIR; the second read must show THRE again.
 TEST_F(UartTest, ReenablingEtbeiReraisesThre) {
