@@ -162,5 +162,27 @@ TEST(KvmState, ClockNeverGoesBackwards) {
               static_cast<unsigned long long>(now.clock - saved.clock));
 }
 
+// An image that sat on disk for an hour resumes with its guest clock an hour
+// ahead, so the guest's wall clock is right (with or without the host's
+// KVM_CLOCK_REALTIME support).
+TEST(KvmState, ClockAdvancesByTheTimeOnDisk) {
+  constexpr uint64_t kHour = 3600ull * 1'000'000'000ull;
+  KvmHypervisor h;
+  Machine a(h);
+  a.vcpu = a.vm->create_vcpu(0, 1);
+  StateNode s = a.vm->save_state();
+  auto saved = get_struct<kvm_clock_data>(s, "vm", "clock");
+  auto aged = saved;
+  aged.realtime -= kHour;
+  put_struct(s, "clock", aged);
+  put_struct(s, "host_realtime_ns", get_struct<uint64_t>(s, "vm", "host_realtime_ns") - kHour);
+  Machine b(h);
+  b.vcpu = b.vm->create_vcpu(0, 1);
+  b.vm->restore_state(s);
+  auto now = get_struct<kvm_clock_data>(b.vm->save_state(), "vm", "clock");
+  EXPECT_GE(now.clock, saved.clock + kHour);
+  EXPECT_LT(now.clock, saved.clock + kHour + 60ull * 1'000'000'000ull);
+}
+
 }  // namespace
 }  // namespace amber::kvm

@@ -1,6 +1,7 @@
 #include "kvm/vm_state.h"
 
 #include <linux/kvm.h>
+#include <time.h>
 
 #include "kvm/fd.h"
 #include "kvm/state_props.h"
@@ -20,7 +21,18 @@ constexpr Chip kChips[] = {
     {KVM_IRQCHIP_IOAPIC, "ioapic"},
 };
 
+uint64_t host_realtime_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return uint64_t(ts.tv_sec) * 1'000'000'000ull + uint64_t(ts.tv_nsec);
+}
+
 }  // namespace
+
+uint64_t elapsed_since(uint64_t saved_realtime_ns) {
+  uint64_t now = host_realtime_ns();
+  return now > saved_realtime_ns ? now - saved_realtime_ns : 0;
+}
 
 StateNode save_vm_state(int vm_fd, const OptionalCaps& caps) {
   StateNode n;
@@ -38,8 +50,13 @@ StateNode save_vm_state(int vm_fd, const OptionalCaps& caps) {
   // advance the guest by the time the image spent on disk.
   kvm_clock_data clock{};
   xioctl(vm_fd, KVM_GET_CLOCK, &clock, "KVM_GET_CLOCK");
+  uint64_t host_now = host_realtime_ns();
   if (!caps.clock_realtime()) clock.flags &= ~uint32_t(KVM_CLOCK_REALTIME);
   put_struct(n, "clock", clock);
+  // Our own reading of the host wall clock, for hosts whose KVM cannot pair
+  // one with the guest clock (no KVM_CLOCK_REALTIME: e.g. a host whose
+  // clocksource is not the TSC, as inside the QEMU-TCG sandbox).
+  put_struct(n, "host_realtime_ns", host_now);
   return n;
 }
 
@@ -67,6 +84,11 @@ void restore_vm_state(int vm_fd, const OptionalCaps& caps, const StateNode& n) {
   if ((clock.flags & KVM_CLOCK_REALTIME) && caps.clock_realtime()) {
     set.flags = KVM_CLOCK_REALTIME;
     set.realtime = clock.realtime;
+  } else if (n.prop("host_realtime_ns")) {
+    // The same correction done by hand: advance the guest clock by the host
+    // wall time elapsed since the save (never backwards; an image from the
+    // future, i.e. a host clock that went back, advances nothing).
+    set.clock += elapsed_since(get_struct<uint64_t>(n, kNode, "host_realtime_ns"));
   }
   xioctl(vm_fd, KVM_SET_CLOCK, &set, "KVM_SET_CLOCK");
 }
