@@ -1,0 +1,314 @@
+#include "process.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+extern char** environ;
+
+namespace lt {
+
+std::string ExitStatus::str() const {
+  switch (kind) {
+    case kExited: return fmt::format("exit status {}", value);
+    case kSignaled: return fmt::format("killed by signal {} ({})", value, strsignal(value));
+    case kTimedOut: return "timed out (killed)";
+    case kNotStarted: return "not started";
+  }
+  return "?";
+}
+
+std::ostream& operator<<(std::ostream& os, const ExitStatus& s) { return os << s.str(); }
+
+void AnsiStripper::feed(const char* data, size_t n, std::string& out) {
+  for (size_t i = 0; i < n; ++i) {
+    unsigned char c = static_cast<unsigned char>(data[i]);
+    switch (state_) {
+      case kText:
+        if (c == 0x1b) state_ = kEsc;
+        else if (c != '\r') out.push_back(static_cast<char>(c));
+        break;
+      case kEsc:
+        state_ = c == '[' ? kCsi : c == ']' ? kOsc : kText;
+        break;
+      case kCsi:
+        if (c >= 0x40 && c <= 0x7e) state_ = kText;
+        break;
+      case kOsc:
+        if (c == 0x07) state_ = kText;
+        else if (c == 0x1b) state_ = kEsc;
+        break;
+    }
+  }
+}
+
+namespace {
+
+std::string tail(const std::string& s, size_t max) {
+  if (s.size() <= max) return s;
+  return "[... " + std::to_string(s.size() - max) + " bytes before ...]" + s.substr(s.size() - max);
+}
+
+void set_cloexec(int fd) { ::fcntl(fd, F_SETFD, FD_CLOEXEC); }
+
+}  // namespace
+
+Process::Process(std::vector<std::string> argv, Options opts) {
+  static const bool sigpipe_ignored = [] {
+    ::signal(SIGPIPE, SIG_IGN);  // writes to a dead child's stdin fail with EPIPE instead
+    return true;
+  }();
+  (void)sigpipe_ignored;
+
+  for (size_t i = 0; i < argv.size(); ++i) name_ += (i ? " " : "") + argv[i];
+
+  int in[2], out[2], err[2];
+  if (::pipe(in) != 0 || ::pipe(out) != 0 || ::pipe(err) != 0) {
+    ADD_FAILURE() << "pipe: " << strerror(errno);
+    return;
+  }
+  for (int fd : {in[0], in[1], out[0], out[1], err[0], err[1]}) set_cloexec(fd);
+
+  // Everything the child needs is prepared before fork (only async-signal-safe
+  // calls after it: the parent is multi-threaded).
+  std::vector<char*> cargv;
+  for (auto& a : argv) cargv.push_back(a.data());
+  cargv.push_back(nullptr);
+  std::vector<std::string> envs;
+  for (char** e = environ; *e; ++e) {
+    std::string kv = *e;
+    auto eq = kv.find('=');
+    if (eq != std::string::npos && opts.env.count(kv.substr(0, eq))) continue;
+    envs.push_back(kv);
+  }
+  for (auto& [k, v] : opts.env) envs.push_back(k + "=" + v);
+  std::vector<char*> cenv;
+  for (auto& e : envs) cenv.push_back(e.data());
+  cenv.push_back(nullptr);
+  const char* cwd = opts.cwd.empty() ? nullptr : opts.cwd.c_str();
+
+  pid_ = ::fork();
+  if (pid_ < 0) {
+    ADD_FAILURE() << "fork: " << strerror(errno);
+    return;
+  }
+  if (pid_ == 0) {
+    ::setpgid(0, 0);
+    ::dup2(in[0], 0);
+    ::dup2(out[1], 1);
+    ::dup2(err[1], 2);
+    ::signal(SIGPIPE, SIG_DFL);
+    if (cwd && ::chdir(cwd) != 0) _exit(126);
+    ::execve(cargv[0], cargv.data(), cenv.data());
+    const char msg[] = "linux_tests: exec failed\n";
+    (void)!::write(2, msg, sizeof msg - 1);
+    _exit(127);
+  }
+  ::setpgid(pid_, pid_);  // also in the parent: no race with kill_group()
+  ::close(in[0]);
+  ::close(out[1]);
+  ::close(err[1]);
+  in_fd_ = in[1];
+  out_fd_ = out[0];
+  err_fd_ = err[0];
+  reader_ = std::thread([this] { reader_loop(); });
+}
+
+Process::~Process() {
+  if (pid_ > 0 && !status_) {
+    kill_group();
+    int st;
+    ::waitpid(pid_, &st, 0);
+  }
+  finish_reader();
+  if (in_fd_ >= 0) ::close(in_fd_);
+}
+
+void Process::reader_loop() {
+  pollfd fds[2] = {{out_fd_, POLLIN, 0}, {err_fd_, POLLIN, 0}};
+  int open = 2;
+  char buf[8192];
+  while (open > 0) {
+    int n = ::poll(fds, 2, 200);
+    if (n < 0 && errno != EINTR) break;
+    for (auto& f : fds) {
+      if (f.fd < 0 || !(f.revents & (POLLIN | POLLHUP | POLLERR))) continue;
+      ssize_t got = ::read(f.fd, buf, sizeof buf);
+      if (got < 0 && errno == EINTR) continue;
+      std::lock_guard lk(mu_);
+      if (got <= 0) {
+        if (f.fd == out_fd_) out_eof_ = true;
+        ::close(f.fd);
+        f.fd = -1;
+        --open;
+      } else if (f.fd == out_fd_) {
+        strip_.feed(buf, static_cast<size_t>(got), out_);
+      } else {
+        err_.append(buf, static_cast<size_t>(got));
+      }
+      cv_.notify_all();
+    }
+  }
+  std::lock_guard lk(mu_);
+  out_eof_ = true;
+  cv_.notify_all();
+}
+
+void Process::finish_reader() {
+  if (reader_.joinable()) reader_.join();
+}
+
+void Process::kill_group() {
+  if (pid_ > 0) ::kill(-pid_, SIGKILL);
+}
+
+bool Process::expect(const std::string& text, Seconds timeout) { return expect_impl(text, timeout, true); }
+
+bool Process::try_expect(const std::string& text, Seconds timeout) { return expect_impl(text, timeout, false); }
+
+bool Process::expect_impl(const std::string& text, Seconds timeout, bool report) {
+  std::unique_lock lk(mu_);
+  size_t pos = std::string::npos;
+  bool ok = cv_.wait_for(lk, timeout, [&] {
+    pos = out_.find(text, cursor_);
+    return pos != std::string::npos || out_eof_;
+  });
+  if (ok && pos != std::string::npos) {
+    cursor_ = pos + text.size();
+    return true;
+  }
+  lk.unlock();
+  if (!report) return false;
+  ADD_FAILURE() << "[" << name_ << "] did not print \"" << text << "\" "
+                << (ok ? "before its output ended" : "within " + std::to_string(timeout.count()) + " s")
+                << "\n"
+                << transcript();
+  return false;
+}
+
+bool Process::expect_regex(const std::string& re_text, std::vector<std::string>* groups, Seconds timeout) {
+  std::regex re(re_text);
+  std::smatch m;
+  std::unique_lock lk(mu_);
+  bool found = false;
+  std::string hay;
+  bool ok = cv_.wait_for(lk, timeout, [&] {
+    hay = out_.substr(cursor_);
+    found = std::regex_search(hay, m, re);
+    return found || out_eof_;
+  });
+  if (ok && found) {
+    if (groups) {
+      groups->clear();
+      for (auto& g : m) groups->push_back(g.str());
+    }
+    cursor_ += static_cast<size_t>(m.position(0) + m.length(0));
+    return true;
+  }
+  lk.unlock();
+  ADD_FAILURE() << "[" << name_ << "] did not print a match for /" << re_text << "/ "
+                << (ok ? "before its output ended" : "within " + std::to_string(timeout.count()) + " s")
+                << "\n"
+                << transcript();
+  return false;
+}
+
+bool Process::send(const std::string& text) {
+  if (in_fd_ < 0) return false;
+  size_t done = 0;
+  while (done < text.size()) {
+    ssize_t n = ::write(in_fd_, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    done += static_cast<size_t>(n);
+  }
+  return true;
+}
+
+void Process::close_stdin() {
+  if (in_fd_ >= 0) ::close(in_fd_);
+  in_fd_ = -1;
+}
+
+bool Process::signal(int sig) { return pid_ > 0 && !status_ && ::kill(pid_, sig) == 0; }
+
+bool Process::running() {
+  if (pid_ <= 0 || status_) return false;
+  int st;
+  pid_t r = ::waitpid(pid_, &st, WNOHANG);
+  if (r == pid_) {
+    status_ = WIFEXITED(st) ? ExitStatus::exited(WEXITSTATUS(st)) : ExitStatus::signaled(WTERMSIG(st));
+    return false;
+  }
+  return true;
+}
+
+ExitStatus Process::wait(Seconds timeout) {
+  if (pid_ <= 0) return {};
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!status_) {
+    if (!running()) break;
+    if (std::chrono::steady_clock::now() >= deadline) {
+      kill_group();
+      int st;
+      ::waitpid(pid_, &st, 0);
+      status_ = ExitStatus{ExitStatus::kTimedOut, 0};
+      finish_reader();
+      ADD_FAILURE() << "[" << name_ << "] still running after " << timeout.count() << " s; killed\n"
+                    << transcript();
+      return *status_;
+    }
+    std::this_thread::sleep_for(20ms);
+  }
+  // The child is gone; anything it started in its group goes too, so the
+  // pipes reach EOF and the reader ends.
+  ::kill(-pid_, SIGKILL);
+  finish_reader();
+  return *status_;
+}
+
+std::string Process::out() const {
+  std::lock_guard lk(mu_);
+  return out_;
+}
+
+std::string Process::err() const {
+  std::lock_guard lk(mu_);
+  return err_;
+}
+
+std::string Process::out_since_cursor() const {
+  std::lock_guard lk(mu_);
+  return out_.substr(cursor_);
+}
+
+std::string Process::transcript(size_t max_chars) const {
+  std::lock_guard lk(mu_);
+  return "---- stdout of `" + name_ + "` (\\r and ANSI removed) ----\n" + tail(out_, max_chars) +
+         "\n---- stderr ----\n" + tail(err_, max_chars / 2) + "\n---- end ----";
+}
+
+std::string RunResult::transcript() const {
+  return "---- stdout ----\n" + tail(out, 6000) + "\n---- stderr ----\n" + tail(err, 3000) +
+         "\n---- " + status.str() + " ----";
+}
+
+RunResult run(std::vector<std::string> argv, Seconds timeout) {
+  Process p(std::move(argv));
+  p.close_stdin();
+  RunResult r;
+  r.status = p.wait(timeout);
+  r.out = p.out();
+  r.err = p.err();
+  return r;
+}
+
+}  // namespace lt

@@ -1,0 +1,328 @@
+// Issue 5: snapshots. `amber run --save-on-serial ... --save IMG` and
+// `amber resume IMG`: RAM, disks, devices and vCPUs survive; the image is
+// self-contained (kernel, initrd and disk files may be gone), never modified by
+// a resume, verifiable, and can be resumed several times at once.
+#include <signal.h>
+
+#include <iostream>
+#include <regex>
+
+#include "harness.h"
+
+namespace lt {
+namespace {
+
+class SnapshotTest : public LinuxTest {};
+
+// Boots the snap scenario from COPIES of the kernel, initrd and disk in `dir`
+// (amber.token=token), saves at AMBER-SNAP-HERE into `image`, then deletes
+// the copies so that a resume can only use what the image holds.
+bool boot_and_save(const TempDir& dir, const std::string& image, const std::string& token,
+                   std::vector<std::string> extra = {}) {
+  std::string kernel = dir / "k-bzImage", initrd = dir / "k-snap.cpio.gz", disk = dir / "k-disk.img";
+  copy_file(guest_file("bzImage"), kernel);
+  copy_file(guest_file("snap.cpio.gz"), initrd);
+  copy_file(guest_file("disk.img"), disk);
+  std::vector<std::string> args = {amber_bin(), "run", "--kernel", kernel, "--initrd", initrd, "--disk", disk,
+                                   "--cmdline", std::string(kQuiet) + " amber.token=" + token,
+                                   "--save-on-serial", "AMBER-SNAP-HERE", "--save", image};
+  args.insert(args.end(), extra.begin(), extra.end());
+  Process p(args, {dir.path(), {}});
+  p.close_stdin();
+  bool ok = p.expect("AMBER-RESULT disk=mounted\n") && p.expect("AMBER-RESULT token=" + token + "\n") &&
+            p.expect("AMBER-SNAP-HERE");
+  auto st = p.wait(120s);
+  if (ok && st != ExitStatus::exited(0)) {
+    ADD_FAILURE() << "saving run: " << st << "\n" << p.transcript();
+    ok = false;
+  }
+  if (ok && !exists(image)) {
+    ADD_FAILURE() << "no image " << image << " after the saving run\n" << p.transcript();
+    ok = false;
+  }
+  for (auto& f : {kernel, initrd, disk}) ::unlink(f.c_str());
+  return ok;
+}
+
+// One snapshot shared by the tests that only read it (resume never modifies
+// an image): made on first use, removed at exit.
+struct Shared {
+  std::unique_ptr<TempDir> dir;
+  std::string image;
+  uint64_t allocated = 0;  // right after the save (resumes may grow it on tmpfs)
+  bool ok = false;
+  static constexpr const char* kToken = "tok123-shared";
+};
+
+const Shared& shared() {
+  static Shared s = [] {
+    Shared s;
+    s.dir = std::make_unique<TempDir>();
+    s.image = *s.dir / "vm.amber";
+    s.ok = boot_and_save(*s.dir, s.image, Shared::kToken);
+    if (s.ok) s.allocated = allocated_bytes(s.image);
+    return s;
+  }();
+  return s;
+}
+
+#define REQUIRE_SHARED()                                                                          \
+  do {                                                                                            \
+    if (!shared().ok) FAIL() << "the shared snapshot could not be made (see the first failure)"; \
+  } while (0)
+
+// (a) RAM (tmpfs) and disk contents survive; the guest's disk stays writable;
+// `exit` in the resumed guest ends amber with 0.
+TEST_F(SnapshotTest, ResumeKeepsRamAndDiskWithoutOriginalFiles) {
+  REQUIRE_SHARED();
+  auto p = amber({"resume", shared().image});
+  ASSERT_TRUE(wait_prompt(*p));
+  auto out = shell(*p, "cat /tmp/token");
+  ASSERT_TRUE(out);
+  EXPECT_EQ(*out, Shared::kToken) << p->transcript();
+  out = shell(*p, "cat /mnt/token");
+  ASSERT_TRUE(out);
+  EXPECT_EQ(*out, Shared::kToken) << p->transcript();
+  out = shell(*p, "echo new-$((1+1)) > /mnt/n && sync && cat /mnt/n");
+  ASSERT_TRUE(out);
+  EXPECT_EQ(*out, "new-2") << p->transcript();
+  ASSERT_TRUE(p->send("exit\n"));
+  ASSERT_TRUE(p->expect("AMBER-DONE\n"));
+  EXPECT_EQ(p->wait(), ExitStatus::exited(0)) << p->transcript();
+  EXPECT_EQ(p->out().find("AMBER-READY"), std::string::npos) << "the guest booted again\n" << p->transcript();
+}
+
+// (b) A running guest saved mid-count continues the count: the first tick
+// after the resume follows the saved one, and the guest does not reboot.
+TEST_F(SnapshotTest, TicksContinueAfterResume) {
+  std::string image = *tmp_ / "ticks.amber";
+  {
+    auto p = amber({"run", "--kernel", guest_file("bzImage"), "--initrd", guest_file("ticks.cpio.gz"), "--cmdline",
+                    std::string(kQuiet) + " amber.token=tick-tok", "--save-on-serial", "AMBER-TICK 5", "--save",
+                    image});
+    p->close_stdin();
+    ASSERT_TRUE(p->expect("AMBER-READY\n"));
+    ASSERT_TRUE(p->expect("AMBER-TICK 5"));
+    ASSERT_EQ(p->wait(), ExitStatus::exited(0)) << p->transcript();
+    EXPECT_EQ(p->out().find("AMBER-TICK 7"), std::string::npos) << "did not stop at the save\n" << p->transcript();
+  }
+  auto p = amber({"resume", image});
+  std::vector<std::string> g;
+  ASSERT_TRUE(p->expect_regex("AMBER-TICK ([0-9]+)\n", &g));
+  int first = std::stoi(g[1]);
+  std::cout << "  first tick after the resume: " << first << "\n";
+  EXPECT_GT(first, 5) << p->transcript();
+  EXPECT_LE(first, 8) << p->transcript();
+  ASSERT_TRUE(p->expect("AMBER-TICK " + std::to_string(first + 1) + "\n"));
+  ASSERT_TRUE(p->expect("AMBER-TICK " + std::to_string(first + 2) + "\n"));
+  EXPECT_EQ(p->out().find("AMBER-READY"), std::string::npos) << "the guest booted again\n" << p->transcript();
+  ASSERT_TRUE(p->signal(SIGTERM));
+  auto st = p->wait(30s);
+  EXPECT_EQ(st, ExitStatus::exited(130)) << p->transcript();
+  expect_no_crash(p->out(), p->err(), st);
+}
+
+// (c) Two resumes of one image at the same time are independent VMs, and the
+// image is byte-for-byte unchanged afterwards.
+TEST_F(SnapshotTest, ConcurrentResumesAreIndependentAndLeaveImageIntact) {
+  REQUIRE_SHARED();
+  const std::string& image = shared().image;
+  uint64_t before = file_digest(image), alloc_before = allocated_bytes(image);
+  auto a = amber({"resume", image});
+  auto b = amber({"resume", image});
+  ASSERT_TRUE(wait_prompt(*a));
+  ASSERT_TRUE(wait_prompt(*b));
+
+  auto out = shell(*a, "echo a-$((2*3)) > /mnt/fa && sync && cat /mnt/fa");
+  ASSERT_TRUE(out);
+  EXPECT_EQ(*out, "a-6") << a->transcript();
+  out = shell(*b, "echo b-$((2*4)) > /mnt/fb && sync && cat /mnt/fb");
+  ASSERT_TRUE(out);
+  EXPECT_EQ(*out, "b-8") << b->transcript();
+  out = shell(*b, "ls /mnt");
+  ASSERT_TRUE(out);
+  EXPECT_TRUE(has_word(*out, "fb")) << *out;
+  EXPECT_FALSE(has_word(*out, "fa")) << "B sees A's file: " << *out;
+  EXPECT_TRUE(has_word(*out, "token")) << *out;
+  out = shell(*a, "ls /mnt");
+  ASSERT_TRUE(out);
+  EXPECT_TRUE(has_word(*out, "fa")) << *out;
+  EXPECT_FALSE(has_word(*out, "fb")) << "A sees B's file: " << *out;
+  // RAM: a file A puts in /tmp is not in B's.
+  out = shell(*a, "echo ram-a > /tmp/ra; cat /tmp/token");
+  ASSERT_TRUE(out);
+  EXPECT_EQ(*out, Shared::kToken);
+  out = shell(*b, "ls /tmp");
+  ASSERT_TRUE(out);
+  EXPECT_FALSE(has_word(*out, "ra")) << "B sees A's tmpfs file: " << *out;
+  EXPECT_TRUE(has_word(*out, "token")) << *out;
+
+  ASSERT_TRUE(a->send("exit\n"));
+  ASSERT_TRUE(b->send("exit\n"));
+  EXPECT_EQ(a->wait(), ExitStatus::exited(0)) << a->transcript();
+  EXPECT_EQ(b->wait(), ExitStatus::exited(0)) << b->transcript();
+  EXPECT_EQ(file_digest(image), before) << "resuming modified the image";
+  std::cout << "image allocated bytes before/after the resumes: " << alloc_before << " / "
+            << allocated_bytes(image) << "\n";
+  auto v = amber_run({"verify", image});
+  EXPECT_EQ(v.status, ExitStatus::exited(0)) << v.transcript();
+}
+
+// (d) An SMP guest saves and resumes with both vCPUs.
+TEST_F(SnapshotTest, TwoCpuGuestSavesAndResumes) {
+  std::string image = *tmp_ / "smp.amber";
+  ASSERT_TRUE(boot_and_save(*tmp_, image, "tok-smp", {"--cpus", "2"}));
+  auto p = amber({"resume", image});
+  ASSERT_TRUE(wait_prompt(*p));
+  auto out = shell(*p, "nproc");
+  ASSERT_TRUE(out);
+  EXPECT_EQ(*out, "2") << p->transcript();
+  out = shell(*p, "cat /sys/devices/system/cpu/online");
+  ASSERT_TRUE(out);
+  EXPECT_EQ(*out, "0-1") << p->transcript();
+  // Work on both CPUs: two busy loops in the background, then a command.
+  out = shell(*p, "for i in 1 2; do md5sum /bin/busybox & done; wait");
+  ASSERT_TRUE(out);
+  out = shell(*p, "echo c-$((5*5)) $(cat /tmp/token)");
+  ASSERT_TRUE(out);
+  EXPECT_EQ(*out, "c-25 tok-smp") << p->transcript();
+  ASSERT_TRUE(p->send("exit\n"));
+  ASSERT_TRUE(p->expect("AMBER-DONE\n"));
+  EXPECT_EQ(p->wait(), ExitStatus::exited(0)) << p->transcript();
+}
+
+struct Layout {
+  uint64_t ram_byte = 0, metadata_byte = 0, disk_byte = 0, size = 0;
+  bool ok = false;
+};
+
+// Offsets of one byte inside a RAM run, the metadata and a disk extent, from
+// `amber inspect --json`.
+Layout layout_of(const std::string& json) {
+  Layout l;
+  std::smatch m;
+  auto num = [&](int i) { return std::stoull(m[i].str()); };
+  if (!std::regex_search(json, m, std::regex(R"re("file_size":([0-9]+))re"))) return l;
+  l.size = num(1);
+  if (!std::regex_search(json, m, std::regex(R"re("metadata":\{"offset":([0-9]+),"size":([0-9]+))re"))) return l;
+  l.metadata_byte = num(1) + num(2) / 2;
+  if (!std::regex_search(json, m,
+                         std::regex(R"re("codec":"raw","file_offset":([0-9]+),"stored_size":[0-9]+,"runs":\[\{"offset":([0-9]+),"length":([0-9]+))re")))
+    return l;
+  l.ram_byte = num(1) + num(2) + num(3) / 2;
+  if (!std::regex_search(json, m,
+                         std::regex(R"re("file_offset":([0-9]+),"extents":\[\{"offset":([0-9]+),"length":([0-9]+))re")))
+    return l;
+  l.disk_byte = num(1) + num(2) + num(3) / 2;
+  l.ok = true;
+  return l;
+}
+
+// (e) verify: ok on a good image; a flipped byte in RAM, the metadata or an
+// embedded disk extent is found and named; truncated images are refused by
+// verify and resume with a clear error.
+TEST_F(SnapshotTest, VerifyFindsCorruptionAndTruncation) {
+  REQUIRE_SHARED();
+  const std::string& image = shared().image;
+  auto v = amber_run({"verify", image});
+  ASSERT_EQ(v.status, ExitStatus::exited(0)) << v.transcript();
+  EXPECT_NE(v.out.find("ok"), std::string::npos) << v.transcript();
+
+  auto ins = amber_run({"inspect", "--json", image});
+  ASSERT_EQ(ins.status, ExitStatus::exited(0)) << ins.transcript();
+  Layout l = layout_of(ins.out);
+  ASSERT_TRUE(l.ok) << "cannot find a RAM run, the metadata and a disk extent in:\n" << ins.out.substr(0, 4000);
+  ASSERT_EQ(l.size, file_size(image));
+
+  struct Case {
+    const char* section;
+    uint64_t offset;
+    const char* named;  // what the output must mention
+  };
+  for (Case c : {Case{"RAM", l.ram_byte, "RAM"}, Case{"metadata", l.metadata_byte, "metadata"},
+                 Case{"disk", l.disk_byte, "disk"}}) {
+    SCOPED_TRACE(std::string(c.section) + " byte at file offset " + std::to_string(c.offset));
+    uint8_t old = flip_byte(image, c.offset);
+    auto r = amber_run({"verify", image});
+    flip_byte(image, c.offset);  // restore before any assertion can leave
+    (void)old;
+    std::cout << "  " << c.section << " byte flipped -> " << r.status << ": " << r.out << r.err;
+    EXPECT_EQ(r.status, ExitStatus::exited(1)) << r.transcript();
+    EXPECT_NE((r.out + r.err).find(c.named), std::string::npos) << r.transcript();
+    expect_no_crash(r.out, r.err, r.status);
+  }
+  v = amber_run({"verify", image});
+  EXPECT_EQ(v.status, ExitStatus::exited(0)) << "image not restored?\n" << v.transcript();
+
+  for (uint64_t cut : {l.size / 2, l.size - 1}) {
+    SCOPED_TRACE("image truncated to " + std::to_string(cut) + " of " + std::to_string(l.size) + " bytes");
+    std::string bad = *tmp_ / "truncated.amber";
+    copy_file(image, bad, cut);
+    auto r = amber_run({"verify", bad});
+    EXPECT_EQ(r.status, ExitStatus::exited(1)) << r.transcript();
+    expect_no_crash(r.out, r.err, r.status);
+    auto p = amber({"resume", bad});
+    auto st = p->wait(60s);
+    std::cout << "  truncated to " << cut << ": verify -> " << r.status << ": " << r.out << r.err
+              << "  resume -> " << st << ": " << p->err();
+    EXPECT_EQ(st, ExitStatus::exited(1)) << p->transcript();
+    EXPECT_EQ(count_lines_with(p->err(), "amber: error:"), 1) << p->transcript();
+    expect_no_crash(p->out(), p->err(), st);
+    ::unlink(bad.c_str());
+  }
+}
+
+// (f) A resumed VM can be saved again; the second image resumes with the
+// first boot's RAM and the first resume's disk write.
+TEST_F(SnapshotTest, ResumedVmSavesAgain) {
+  REQUIRE_SHARED();
+  std::string image2 = *tmp_ / "again.amber";
+  {
+    auto p = amber({"resume", shared().image, "--save-on-serial", "SAVE-4", "--save", image2});
+    ASSERT_TRUE(wait_prompt(*p));
+    auto out = shell(*p, "echo f-$((3+4)) > /mnt/f && echo g-1 > /tmp/g && sync");
+    ASSERT_TRUE(out);
+    ASSERT_TRUE(p->send("echo SAVE-$((2+2))\n"));
+    ASSERT_TRUE(p->expect("SAVE-4"));
+    ASSERT_EQ(p->wait(), ExitStatus::exited(0)) << p->transcript();
+  }
+  ASSERT_TRUE(exists(image2));
+  auto v = amber_run({"verify", image2});
+  EXPECT_EQ(v.status, ExitStatus::exited(0)) << v.transcript();
+
+  auto p = amber({"resume", image2});
+  ASSERT_TRUE(wait_prompt(*p));
+  auto out = shell(*p, "cat /tmp/token /tmp/g /mnt/token /mnt/f");
+  ASSERT_TRUE(out);
+  EXPECT_EQ(words(*out), (std::vector<std::string>{Shared::kToken, "g-1", Shared::kToken, "f-7"}))
+      << p->transcript();
+  ASSERT_TRUE(p->send("exit\n"));
+  ASSERT_TRUE(p->expect("AMBER-DONE\n"));
+  EXPECT_EQ(p->wait(), ExitStatus::exited(0)) << p->transcript();
+}
+
+// (g) --compress: the image resumes and takes less space than a raw one of
+// the same guest.
+TEST_F(SnapshotTest, CompressedImageResumesAndIsSmaller) {
+  REQUIRE_SHARED();
+  std::string image = *tmp_ / "z.amber";
+  ASSERT_TRUE(boot_and_save(*tmp_, image, "tok-zstd", {"--compress"}));
+  uint64_t z = allocated_bytes(image), raw = shared().allocated;
+  EXPECT_LT(z, raw) << "compressed " << z << " bytes, raw " << raw << " bytes allocated";
+  auto v = amber_run({"verify", image});
+  EXPECT_EQ(v.status, ExitStatus::exited(0)) << v.transcript();
+
+  auto p = amber({"resume", image});
+  ASSERT_TRUE(wait_prompt(*p));
+  auto out = shell(*p, "cat /tmp/token /mnt/token");
+  ASSERT_TRUE(out);
+  EXPECT_EQ(words(*out), (std::vector<std::string>{"tok-zstd", "tok-zstd"})) << p->transcript();
+  ASSERT_TRUE(p->send("exit\n"));
+  ASSERT_TRUE(p->expect("AMBER-DONE\n"));
+  EXPECT_EQ(p->wait(), ExitStatus::exited(0)) << p->transcript();
+  RecordProperty("compressed_bytes", std::to_string(z));
+  RecordProperty("raw_bytes", std::to_string(raw));
+}
+
+}  // namespace
+}  // namespace lt
