@@ -128,14 +128,24 @@ void Uart::write(uint64_t offset, std::span<const uint8_t> data) noexcept {
   // out_ after dropping the state lock.
   std::array<uint8_t, 8> tx_buf;
   size_t ntx = 0;
+  bool ring = false;
   {
     std::lock_guard lock(mu_);
+    uint8_t old_mcr = s_.mcr;
     for (size_t i = 0; i < data.size(); ++i) {
       uint64_t reg = offset + i;
       uint8_t tx;
       if (reg < kWindowSize && write_reg(uint8_t(reg), data[i], tx) && ntx < tx_buf.size()) tx_buf[ntx++] = tx;
     }
     update_irq();
+    ring = !(old_mcr & kMcrOut1) && (s_.mcr & kMcrOut1) && !(s_.mcr & kMcrLoop);
+  }
+  if (ring && out1_doorbell_) {
+    try {
+      out1_doorbell_();
+    } catch (...) {
+      // Host code; nothing may unwind into the vCPU loop (see out_ below).
+    }
   }
   if (ntx && out_) {
     // Two vCPUs writing THR at once race on real hardware too; any order of

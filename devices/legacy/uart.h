@@ -79,6 +79,12 @@ class Uart : public Device {
   size_t enqueue_input(std::span<const uint8_t> bytes) noexcept;
   bool rx_has_space() const;
 
+  // amber's guest -> VMM doorbell (docs/api.md): called, without the state
+  // lock, when the guest sets MCR.OUT1 (0 -> 1) outside loopback. OUT1 drives
+  // nothing on a PC, and unprivileged Linux code can set it through
+  // ioctl(TIOCMBIS, TIOCM_OUT1) on /dev/ttyS0. Set before the vCPUs start.
+  void set_out1_doorbell(std::function<void()> f) { out1_doorbell_ = std::move(f); }
+
   // Introspection without side effects (tests, `amber inspect`).
   UartState state() const;
   // The value a read of IIR would return now, without clearing THRE.
@@ -96,6 +102,7 @@ class Uart : public Device {
   std::string name_;
   IrqLine& irq_;
   Output out_;
+  std::function<void()> out1_doorbell_;
   mutable std::mutex mu_;  // guards s_ and irq_level_
   std::mutex out_mu_;      // serializes calls to out_; never taken while mu_ is held
   UartState s_;

@@ -72,6 +72,28 @@ TEST_F(UartTest, ThrWriteReraisesThre) {
   EXPECT_EQ(rd(kIir), 0x02);
 }
 
+// The OUT1 doorbell (docs/api.md) rings on each 0 -> 1 edge of MCR.OUT1,
+// never while OUT1 stays set, never when it is cleared, never in loopback
+// (Linux's autoconfig loopback test must not ring it).
+TEST_F(UartTest, Out1RisingEdgeRingsTheDoorbell) {
+  int rings = 0;
+  uart.set_out1_doorbell([&] { ++rings; });
+  wr(kMcr, 0x0b);  // DTR|RTS|OUT2, what Linux sets when it opens the port
+  EXPECT_EQ(rings, 0);
+  wr(kMcr, 0x0f);  // + OUT1
+  EXPECT_EQ(rings, 1);
+  wr(kMcr, 0x0f);
+  EXPECT_EQ(rings, 1);
+  wr(kMcr, 0x0b);
+  EXPECT_EQ(rings, 1);
+  wr(kMcr, 0x1f);  // loopback + OUT1
+  EXPECT_EQ(rings, 1);
+  wr(kMcr, 0x0b);
+  wr(kMcr, 0x04);
+  EXPECT_EQ(rings, 2);
+  EXPECT_EQ(rd(kMcr), 0x04);
+}
+
 // IRQ 4 reaches the guest through an edge-triggered IOAPIC pin: a THR write
 // while THRE is still pending must drop the line and raise it again, or the
 // guest never sees the new THRE interrupt.
@@ -279,7 +301,7 @@ TEST_F(UartTest, WideAccessTouchesConsecutiveRegisters) {
 
 TEST_F(UartTest, IrqLineChangesOnlyOnTransitions) {
   wr(kIer, 0x02);
-  for (int i = 0; i < 10; ++i) wr(kThr, 'x');  // stays pending: no new calls
+  for (int i = 0; i < 10; ++i) wr(kScr, uint8_t(i));  // THRE stays pending: no new calls
   EXPECT_EQ(irq.levels(), std::vector<bool>{true});
   rd(kIir);
   EXPECT_EQ(irq.levels(), (std::vector<bool>{true, false}));

@@ -11,6 +11,7 @@ Commands:
   resume    continue a VM from an image file
   inspect   describe an image file
   verify    check every checksum of an image file
+  ctl       send a command to a running VM's control socket (--api)
 
 Options:
   -h, --help     show this help ('amber COMMAND --help' for a command)
@@ -43,9 +44,17 @@ Guest:
 
 Snapshots:
   --save-on-serial TEXT  when the guest console prints TEXT, save the VM
-  --save IMAGE           ... to this image file (written atomically)
+  --save IMAGE           ... to this image file (written atomically); also
+                         where the guest's own save requests go (port 0x510
+                         or the UART OUT1 doorbell, docs/api.md), so --save
+                         alone lets the guest decide when
   --then exit|continue   after the save: exit 0 (default) or keep running
   --compress             compress RAM in the image with zstd
+
+Control:
+  --api PATH          serve the JSON control socket at PATH (mode 0600; a
+                      stale socket is replaced): status, pause, resume,
+                      save, stop, reset; see 'amber ctl --help', docs/api.md
 
 Other:
   --timings           print how long each start-up phase took (stderr)
@@ -65,6 +74,8 @@ is never modified. Console and exit status as with 'amber run'.
                             temporary file removed at exit
   --save-on-serial TEXT, --save IMAGE, --then exit|continue, --compress
                             save again, as with 'amber run'
+  --api PATH                control socket, as with 'amber run'; its
+                            'reset' command returns the VM to IMAGE in place
   --timings                 print how long each resume phase took (stderr)
   -v, --verbose             more detail on stderr
   -h, --help                show this help
@@ -77,6 +88,27 @@ line, machine (vCPUs, RAM, devices, disks) and every section and extent with
 its size, codec and checksum.
 
   --json      machine-readable output
+  -h, --help  show this help
+)";
+
+inline constexpr const char* kCtlHelp = R"(Usage: amber ctl SOCKET COMMAND [KEY=VALUE...]
+
+Sends one command to the control socket of a VM started with '--api SOCKET'
+and prints the JSON answer. Exit status 0 when the answer says ok, 1 when it
+does not (or the socket cannot be reached), 2 for usage errors.
+
+Commands:
+  status                     state (running/paused), uptime, vCPUs, memory, disks
+  pause | resume             stop / restart the vCPUs
+  save path=IMAGE [compress=true] [then=continue|exit]
+                             save the VM (default: keep running); answers with
+                             the bytes written and how long the VM was paused
+  reset                      return a resumed VM to its image, in place
+  stop                       end the VM (amber exits 0)
+
+VALUEs 'true' and 'false' are sent as booleans, everything else as a string.
+Example: amber ctl /tmp/vm.sock save path=/tmp/x.amber then=continue
+
   -h, --help  show this help
 )";
 

@@ -31,9 +31,15 @@ bool parse_save_option(ArgScanner& a, const std::string& opt, SaveArgs& s) {
   return true;
 }
 
+// --save without --save-on-serial is allowed: the guest then asks for the
+// save itself through a doorbell (docs/api.md).
 void check_save(const std::string& cmd, const SaveArgs& s) {
   if (!s.on_serial.empty() && s.path.empty()) throw UsageError(cmd + ": --save-on-serial needs --save IMAGE");
-  if (s.on_serial.empty() && !s.path.empty()) throw UsageError(cmd + ": --save IMAGE needs --save-on-serial TEXT");
+}
+
+void check_api(const std::string& cmd, const std::string& api) {
+  if (api.empty()) return;
+  if (api.size() > 107) throw UsageError(cmd + ": --api: the socket path is longer than 107 bytes");
 }
 
 bool is_help(const std::string& opt) { return opt == "--help" || opt == "-h"; }
@@ -52,6 +58,7 @@ Command parse_run(ArgScanner& a) {
     else if (opt == "--cpus") r.cpus = uint32_t(parse_uint(a.value(), "--cpus", 1, 32));
     else if (opt == "--mem") r.mem_bytes = parse_size(a.value(), "--mem");
     else if (opt == "--disk") r.disks.push_back(a.value());
+    else if (opt == "--api") r.api = a.value();
     else if (opt == "--timings") r.timings = true;
     else if (opt == "--verbose" || opt == "-v") r.verbose = true;
     else if (!parse_save_option(a, opt, r.save)) a.unknown(opt);
@@ -61,6 +68,7 @@ Command parse_run(ArgScanner& a) {
     throw UsageError("run: --initrd and --cmdline apply to --kernel only");
   if (r.disks.size() > 16) throw UsageError("run: at most 16 disks");
   check_save("run", r.save);
+  check_api("run", r.api);
   return r;
 }
 
@@ -81,12 +89,14 @@ Command parse_resume(ArgScanner& a) {
       if (eq == std::string::npos || eq == 0 || eq + 1 == v.size())
         throw UsageError(fmt::format("resume: --disk-overlay takes NAME=PATH, not '{}'", v));
       r.overlays[v.substr(0, eq)] = v.substr(eq + 1);
-    } else if (opt == "--timings") r.timings = true;
+    } else if (opt == "--api") r.api = a.value();
+    else if (opt == "--timings") r.timings = true;
     else if (opt == "--verbose" || opt == "-v") r.verbose = true;
     else if (!parse_save_option(a, opt, r.save)) a.unknown(opt);
   }
   if (r.image.empty()) throw UsageError("resume: missing IMAGE (see 'amber resume --help')");
   check_save("resume", r.save);
+  check_api("resume", r.api);
   return r;
 }
 
@@ -113,6 +123,29 @@ Command parse_image_command(ArgScanner& a, const char* help, bool json_allowed) 
   return r;
 }
 
+Command parse_ctl(ArgScanner& a) {
+  CtlArgs r;
+  while (!a.done()) {
+    auto o = a.next_option();
+    if (o) {
+      if (is_help(*o)) return HelpArgs{kCtlHelp};
+      a.unknown(*o);
+    }
+    std::string arg = a.positional("argument");
+    if (r.socket.empty()) {
+      r.socket = arg;
+    } else if (r.cmd.empty()) {
+      r.cmd = arg;
+    } else {
+      auto eq = arg.find('=');
+      if (eq == std::string::npos || eq == 0) throw UsageError(fmt::format("ctl: expected key=value, not '{}'", arg));
+      r.params.emplace_back(arg.substr(0, eq), arg.substr(eq + 1));
+    }
+  }
+  if (r.cmd.empty()) throw UsageError("ctl: usage: amber ctl SOCKET COMMAND [key=value...] (see 'amber ctl --help')");
+  return r;
+}
+
 }  // namespace
 
 Command parse_command_line(const std::vector<std::string>& argv) {
@@ -125,6 +158,7 @@ Command parse_command_line(const std::vector<std::string>& argv) {
   if (cmd == "resume") return parse_resume(a);
   if (cmd == "inspect") return parse_image_command<InspectArgs>(a, kInspectHelp, true);
   if (cmd == "verify") return parse_image_command<VerifyArgs>(a, kVerifyHelp, false);
+  if (cmd == "ctl") return parse_ctl(a);
   throw UsageError(fmt::format("unknown command '{}' (see 'amber --help')", cmd));
 }
 

@@ -24,6 +24,7 @@ struct RunArgs {
   uint64_t mem_bytes = 256ull << 20;
   std::vector<std::string> disks;  // raw --disk specs
   SaveArgs save;
+  std::string api;  // --api PATH: control socket
   bool timings = false, verbose = false;
 };
 
@@ -31,6 +32,7 @@ struct ResumeArgs {
   std::string image;
   std::map<std::string, std::string> overlays;  // disk name -> overlay path
   SaveArgs save;
+  std::string api;
   bool timings = false, verbose = false;
 };
 
@@ -43,11 +45,17 @@ struct VerifyArgs {
   std::string image;
 };
 
+// amber ctl SOCKET CMD [key=value...]
+struct CtlArgs {
+  std::string socket, cmd;
+  std::vector<std::pair<std::string, std::string>> params;
+};
+
 struct HelpArgs {
   std::string text;
 };
 
-using Command = std::variant<HelpArgs, RunArgs, ResumeArgs, InspectArgs, VerifyArgs>;
+using Command = std::variant<HelpArgs, RunArgs, ResumeArgs, InspectArgs, VerifyArgs, CtlArgs>;
 
 Command parse_command_line(const std::vector<std::string>& argv);
 

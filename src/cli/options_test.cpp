@@ -38,7 +38,7 @@ TEST(Options, BadInputIsAUsageError) {
   EXPECT_THROW(parse({"run", "--kernel", "k", "--bogus"}), UsageError);
   EXPECT_THROW(parse({"run", "--kernel", "k", "-x"}), UsageError);
   EXPECT_THROW(parse({"run", "--kernel"}), UsageError);                         // missing value
-  EXPECT_THROW(parse({"run", "--kernel", "k", "--save", "x"}), UsageError);     // no trigger
+  EXPECT_NO_THROW(parse({"run", "--kernel", "k", "--save", "x"}));  // the guest's doorbell triggers it
   EXPECT_THROW(parse({"run", "--kernel", "k", "--save-on-serial", "X"}), UsageError);
   EXPECT_THROW(parse({"run", "--kernel", "k", "--then", "later"}), UsageError);
   EXPECT_THROW(parse({"resume"}), UsageError);
@@ -61,6 +61,24 @@ TEST(Options, ResumeOverlays) {
   auto r = std::get<ResumeArgs>(parse({"resume", "vm.amber", "--disk-overlay", "vda=/tmp/o", "--timings"}));
   EXPECT_EQ(r.image, "vm.amber");
   EXPECT_EQ(r.overlays.at("vda"), "/tmp/o");
+}
+
+TEST(Options, CtlAndApi) {
+  auto c = std::get<CtlArgs>(parse({"ctl", "/tmp/vm.sock", "save", "path=/tmp/x.amber", "then=continue", "note=a=b"}));
+  EXPECT_EQ(c.socket, "/tmp/vm.sock");
+  EXPECT_EQ(c.cmd, "save");
+  ASSERT_EQ(c.params.size(), 3u);
+  EXPECT_EQ(c.params[0], (std::pair<std::string, std::string>{"path", "/tmp/x.amber"}));
+  EXPECT_EQ(c.params[2], (std::pair<std::string, std::string>{"note", "a=b"}));
+  EXPECT_TRUE(std::holds_alternative<HelpArgs>(parse({"ctl", "--help"})));
+  EXPECT_THROW(parse({"ctl"}), UsageError);
+  EXPECT_THROW(parse({"ctl", "/tmp/s"}), UsageError);
+  EXPECT_THROW(parse({"ctl", "/tmp/s", "save", "path"}), UsageError);
+  EXPECT_THROW(parse({"ctl", "/tmp/s", "save", "=x"}), UsageError);
+  EXPECT_THROW(parse({"ctl", "/tmp/s", "status", "--force"}), UsageError);
+  EXPECT_EQ(std::get<RunArgs>(parse({"run", "--bare", "b", "--api", "/tmp/s"})).api, "/tmp/s");
+  EXPECT_EQ(std::get<ResumeArgs>(parse({"resume", "x.amber", "--api=/tmp/s"})).api, "/tmp/s");
+  EXPECT_THROW(parse({"resume", "x.amber", "--api", std::string(200, 'x')}), UsageError);
 }
 
 TEST(Options, Sizes) {

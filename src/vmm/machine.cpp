@@ -19,6 +19,7 @@
 #include "firmware/memory_map.h"
 #include "firmware/mptable.h"
 #include "firmware/page_tables.h"
+#include "vmm/ctl_port.h"
 
 namespace amber::vmm {
 
@@ -79,12 +80,16 @@ void Machine::create_devices() {
   pio_.insert(*cmos_, layout::kCmosPort, 2);
   post_port_ = std::make_unique<dev::NullDevice>("post");
   pio_.insert(*post_port_, layout::kPostPort, 1);
+  // The guest's two save doorbells (docs/api.md).
+  ctl_port_ = std::make_unique<CtlPort>([this] { request_guest_save(); });
+  pio_.insert(*ctl_port_, layout::kAmberCtlPort, CtlPort::kWindowSize);
+  uart_->set_out1_doorbell([this] { request_guest_save(); });
 }
 
 void Machine::on_guest_output(std::span<const uint8_t> bytes) {
   if (console_) console_->write_output(bytes);
   if (observer_) observer_(bytes);
-  if (trigger_.feed(bytes)) post({EventKind::kSaveRequested, StopReason::kSaved, {}});
+  if (trigger_.feed(bytes)) request_guest_save();
 }
 
 std::string Machine::boot_linux(std::span<const uint8_t> kernel, std::span<const uint8_t> initrd) {
@@ -109,7 +114,16 @@ void Machine::post(Event e) {
   events_cv_.notify_all();
 }
 
-void Machine::request_stop(StopReason why, std::string message) { post({EventKind::kStop, why, std::move(message)}); }
+void Machine::request_stop(StopReason why, std::string message) { post({EventKind::kStop, why, std::move(message), {}}); }
+
+void Machine::request_guest_save() { post({EventKind::kSaveRequested, StopReason::kSaved, {}, {}}); }
+
+void Machine::post_task(std::function<void()> task) { post({EventKind::kTask, StopReason::kError, {}, std::move(task)}); }
+
+double Machine::uptime_seconds() const {
+  if (!started_) return 0;
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - started_at_).count();
+}
 
 void Machine::start_threads(bool paused) {
   VcpuThread::install_kick_handler();
@@ -135,6 +149,7 @@ void Machine::start_threads(bool paused) {
     console_->start_input([this](std::span<const uint8_t> b) { return uart_->enqueue_input(b); },
                           [this] { request_stop(StopReason::kQuit); });
   started_ = true;
+  started_at_ = std::chrono::steady_clock::now();
 }
 
 void Machine::stop_threads() {
@@ -150,11 +165,34 @@ void Machine::pause_all() {
   // the I/O thread finishes the request it may be serving (docs/disks.md).
   for (auto& t : threads_) t->pause();
   io_->pause();
+  paused_ = true;
 }
 
 void Machine::resume_all() {
   io_->resume();
   for (auto& t : threads_) t->resume();
+  paused_ = false;
+}
+
+bool Machine::triggered_save(const RunOptions& opts, RunOutcome& out) {
+  if (opts.save_path.empty()) {
+    log::guest_warn(unarmed_save_limit_, "the guest asked for a save, but no --save IMAGE was given; ignored");
+    return true;
+  }
+  try {
+    bool was_paused = paused_;
+    SaveResult r = save_image(opts.save_path, opts.compress);
+    fmt::print(stderr, "amber: saved {}\r\n", r.summary());
+    if (!opts.then_continue) {
+      out = {StopReason::kSaved, {}};
+      return false;
+    }
+    if (!was_paused) resume_all();
+    return true;
+  } catch (const std::exception& ex) {
+    out = {StopReason::kError, fmt::format("save failed: {}", ex.what())};
+    return false;
+  }
 }
 
 RunOutcome Machine::run(const RunOptions& opts) {
@@ -173,19 +211,18 @@ RunOutcome Machine::run(const RunOptions& opts) {
       out = {e.reason, e.message};
       break;
     }
-    // A save requested by the console trigger.
-    try {
-      std::string summary = save_image(opts.save_path, opts.compress);
-      fmt::print(stderr, "amber: saved {}\r\n", summary);
-      if (!opts.then_continue) {
-        out = {StopReason::kSaved, {}};
-        break;
+    if (e.kind == EventKind::kTask) {
+      // Tasks answer their caller themselves (the control socket); one
+      // that throws is a bug in the caller, not a reason to stop the VM.
+      try {
+        e.task();
+      } catch (const std::exception& ex) {
+        log::error("internal: a main-loop task failed: {}", ex.what());
       }
-      resume_all();
-    } catch (const std::exception& ex) {
-      out = {StopReason::kError, fmt::format("save failed: {}", ex.what())};
-      break;
+      continue;
     }
+    // A save requested by the console trigger or a guest doorbell.
+    if (!triggered_save(opts, out)) break;
   }
   stop_threads();
   return out;

@@ -4,8 +4,10 @@
 // fresh boot and a resume (design-notes: "One construction path builds a VM
 // both for a fresh boot and for a resume"); boot_*() or restore_state()
 // then gives it its initial state.
+#include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -14,6 +16,7 @@
 
 #include "amber/bus.h"
 #include "amber/guest_memory.h"
+#include "amber/log.h"
 #include "hv/hypervisor.h"
 #include "virtio/disk/disk_backend.h"
 #include "vmm/console.h"
@@ -29,6 +32,9 @@ class NullDevice;
 }  // namespace amber::dev
 namespace amber::virtio {
 class MmioTransport;
+}
+namespace amber::image {
+class Image;
 }
 
 namespace amber::vmm {
@@ -54,6 +60,9 @@ enum class StopReason { kGuestReset, kGuestShutdown, kSaved, kQuit, kSignal, kEr
 
 struct RunOptions {
   std::string save_on_serial;  // empty: no trigger
+  // Where a triggered save goes: the serial text above, or the guest's own
+  // request through a doorbell (port 0x510, UART OUT1; docs/api.md). Empty:
+  // guest requests are ignored (with a rate-limited warning).
   std::string save_path;
   bool then_continue = false;  // keep running after a triggered save
   bool compress = false;
@@ -63,6 +72,13 @@ struct RunOutcome {
   StopReason reason = StopReason::kGuestReset;
   std::string message;  // for kError
   int exit_status() const { return reason == StopReason::kError ? 1 : (reason == StopReason::kSignal ? 130 : 0); }
+};
+
+struct SaveResult {
+  std::string path;
+  uint64_t allocated_bytes = 0, ram_data_bytes = 0, disk_data_bytes = 0;
+  double pause_ms = 0;  // from pausing the vCPUs to the image being on disk
+  std::string summary() const;
 };
 
 class Machine {
@@ -83,16 +99,34 @@ class Machine {
   StateNode save_state();
   void restore_state(const StateNode& machine);
   // Pauses, writes `path` (atomically), and leaves the machine paused.
-  // Returns a one-line summary.
-  std::string save_image(const std::string& path, bool compress);
+  // On a terminal, a save that takes a while reports progress on stderr.
+  SaveResult save_image(const std::string& path, bool compress);
+
+  // In-place reset to the image this VM was resumed from (set_origin):
+  // drops the guest's private RAM changes and disk writes and re-applies the
+  // image's vCPU/VM/device state. The run state (running/paused) is kept.
+  // Throws Error for a VM that was booted, not resumed. Main loop only.
+  void reset_to_origin();
+  // The image a resumed VM came from; it must outlive the Machine.
+  void set_origin(const image::Image* img) { origin_ = img; }
+  const image::Image* origin() const { return origin_; }
 
   // Starts the vCPU and I/O threads and waits until the guest stops or a
   // save with then=exit completes.
   RunOutcome run(const RunOptions& opts);
   void pause_all();
   void resume_all();
+  bool paused() const { return paused_; }  // main loop only
+  // Seconds since run() started the VM.
+  double uptime_seconds() const;
   // Asks run() to return (safe from any thread, also signal-handling threads).
   void request_stop(StopReason why, std::string message = {});
+  // A save request from the guest (doorbells); safe from any thread.
+  void request_guest_save();
+  // Runs `task` on run()'s thread between events, so it may pause, save or
+  // reset like the console trigger does (the control socket uses this). A
+  // task still queued when run() returns is destroyed without running.
+  void post_task(std::function<void()> task);
 
   Bus& pio() { return pio_; }
   Bus& mmio() { return mmio_; }
@@ -102,18 +136,20 @@ class Machine {
   void set_output_observer(std::function<void(std::span<const uint8_t>)> f) { observer_ = std::move(f); }
 
  private:
-  enum class EventKind { kStop, kSaveRequested };
+  enum class EventKind { kStop, kSaveRequested, kTask };
   struct Event {
     EventKind kind;
     StopReason reason;
     std::string message;
+    std::function<void()> task;
   };
+  // Handles a console/doorbell save request; false when run() must end.
+  bool triggered_save(const RunOptions& opts, RunOutcome& out);
   void post(Event e);
   void on_guest_output(std::span<const uint8_t> bytes);
   void create_devices();
   void start_threads(bool paused);
   void stop_threads();
-  std::string save_image_locked(const std::string& path, bool compress);
 
   hv::Hypervisor& hv_;
   MachineConfig config_;
@@ -129,6 +165,7 @@ class Machine {
   std::unique_ptr<dev::I8042> i8042_;
   std::unique_ptr<dev::Cmos> cmos_;
   std::unique_ptr<dev::NullDevice> post_port_;
+  std::unique_ptr<Device> ctl_port_;
   std::vector<block::DiskBackend*> disks_;  // owned by the transports' blk devices
   std::vector<std::unique_ptr<virtio::MmioTransport>> transports_;
   std::unique_ptr<IoThread> io_;
@@ -137,6 +174,10 @@ class Machine {
   std::function<void(std::span<const uint8_t>)> observer_;
   bool started_ = false;
   bool restored_ = false;  // resume: serve queued virtio requests after start
+  bool paused_ = false;
+  const image::Image* origin_ = nullptr;
+  std::chrono::steady_clock::time_point started_at_{};
+  log::RateLimit unarmed_save_limit_;
 
   std::mutex events_mu_;
   std::condition_variable events_cv_;

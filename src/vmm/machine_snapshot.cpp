@@ -1,4 +1,10 @@
-// Machine state save/restore and image writing (docs/image-format.md).
+// Machine state save/restore, image writing (docs/image-format.md) and the
+// in-place reset to the image a VM was resumed from (docs/api.md).
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cstring>
+
 #include <fmt/core.h>
 
 #include "amber/log.h"
@@ -25,7 +31,35 @@ StateNode save_vcpu(hv::Vcpu& v) {
   v.set_immediate_exit(false);
   return v.save_state();
 }
+
+// "amber: saving 123.4/456.7 MiB (89.1 MiB/s)" on a terminal, for saves
+// that take longer than a second; redrawn at most 4 times a second. The
+// console may be in raw mode, hence the explicit \r.
+class SaveProgress {
+ public:
+  void update(uint64_t done, uint64_t total) {
+    auto now = std::chrono::steady_clock::now();
+    double elapsed = std::chrono::duration<double>(now - t0_).count();
+    if (elapsed < 1.0 || (drawn_ && now - last_ < std::chrono::milliseconds(250) && done < total)) return;
+    last_ = now;
+    drawn_ = true;
+    fmt::print(stderr, "\ramber: saving {:.1f}/{:.1f} MiB ({:.1f} MiB/s)  ", done / 1048576.0, total / 1048576.0,
+               done / 1048576.0 / elapsed);
+  }
+  void finish() {
+    if (drawn_) fmt::print(stderr, "\r\n");
+  }
+
+ private:
+  std::chrono::steady_clock::time_point t0_ = std::chrono::steady_clock::now(), last_{};
+  bool drawn_ = false;
+};
 }  // namespace
+
+std::string SaveResult::summary() const {
+  return fmt::format("{}: {:.1f} MiB allocated ({:.1f} MiB RAM data, {:.1f} MiB disk data), paused {:.1f} ms", path,
+                     allocated_bytes / 1048576.0, ram_data_bytes / 1048576.0, disk_data_bytes / 1048576.0, pause_ms);
+}
 
 StateNode Machine::save_state() {
   StateNode m;
@@ -71,9 +105,9 @@ void Machine::restore_state(const StateNode& m) {
   restored_ = true;
 }
 
-std::string Machine::save_image(const std::string& path, bool compress) {
-  if (started_) pause_all();
+SaveResult Machine::save_image(const std::string& path, bool compress) {
   auto t0 = std::chrono::steady_clock::now();
+  if (started_) pause_all();
   image::SaveInput in;
   in.machine = save_state();
   for (auto& r : memory_.regions())
@@ -92,11 +126,58 @@ std::string Machine::save_image(const std::string& path, bool compress) {
   in.cmdline = config_.cmdline;
   image::SaveOptions opt;
   opt.compress = compress;
-  auto stats = image::write_image(path, in, opt);
-  double pause_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-  return fmt::format("{}: {:.1f} MiB allocated ({:.1f} MiB RAM data, {:.1f} MiB disk data), paused {:.1f} ms",
-                     path, stats.allocated_bytes / 1048576.0, stats.ram_data_bytes / 1048576.0,
-                     stats.disk_data_bytes / 1048576.0, pause_ms);
+  SaveProgress progress;
+  if (isatty(STDERR_FILENO)) opt.progress = [&progress](uint64_t done, uint64_t total) { progress.update(done, total); };
+  image::SaveStats stats;
+  try {
+    stats = image::write_image(path, in, opt);
+  } catch (...) {
+    progress.finish();
+    throw;
+  }
+  progress.finish();
+  SaveResult r;
+  r.path = path;
+  r.allocated_bytes = stats.allocated_bytes;
+  r.ram_data_bytes = stats.ram_data_bytes;
+  r.disk_data_bytes = stats.disk_data_bytes;
+  r.pause_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  return r;
+}
+
+void Machine::reset_to_origin() {
+  if (!origin_) throw Error("reset needs a VM resumed from an image; this one was booted");
+  const auto& img_ram = origin_->ram_regions();
+  const auto& regions = memory_.regions();
+  if (img_ram.size() != regions.size()) throw Error("reset: the guest memory layout does not match the image");
+  for (size_t i = 0; i < regions.size(); ++i)
+    if (img_ram[i].gpa != regions[i].gpa || img_ram[i].size != regions[i].size)
+      throw Error("reset: the guest memory layout does not match the image");
+  bool was_paused = paused_;
+  if (started_) pause_all();
+  for (size_t i = 0; i < regions.size(); ++i) {
+    auto& r = regions[i];
+    if (!img_ram[i].compressed()) {
+      // RAM is the image's file range mapped MAP_PRIVATE: dropping the
+      // private copy-on-write pages makes the next access fault in the
+      // image's bytes again. KVM's MMU notifier drops its mappings too.
+      check_sys(madvise(r.host, r.size, MADV_DONTNEED), "reset: madvise(MADV_DONTNEED)");
+    } else {
+      // A compressed image was decompressed into anonymous memory at resume;
+      // decompress again and copy over (checksums are checked on the way).
+      Mapping fresh = origin_->map_ram(i);
+      std::memcpy(r.host, fresh.data(), r.size);
+    }
+  }
+  for (auto* d : disks_) d->reset_overlay();
+  restore_state(origin_->machine());
+  if (started_ && !was_paused) {
+    resume_all();
+    // Requests the guest had published when the image was saved (as at
+    // resume); a paused VM gets them served by the next reset or resume
+    // kick of its driver.
+    for (auto& t : transports_) t->notify(0);
+  }
 }
 
 }  // namespace amber::vmm

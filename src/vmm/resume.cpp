@@ -48,6 +48,7 @@ std::unique_ptr<Machine> resume_machine(hv::Hypervisor& hv, const image::Image& 
   mark("create VM");
   m->restore_state(img.machine());
   mark("restore state");
+  m->set_origin(&img);  // for an in-place reset (docs/api.md)
   return m;
 }
 

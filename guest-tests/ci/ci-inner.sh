@@ -1,0 +1,131 @@
+#!/bin/sh
+# ci-inner.sh AMBER DIR [N]  -- the part of ci-workflow.sh that runs where
+# /dev/kvm works (inside tools/kvm-sandbox.sh: busybox sh, so POSIX sh only).
+# DIR holds bzImage, ci.cpio.gz and disk.img. Prints "N passed, N failed".
+set -u
+amber=$1 dir=$2 n=${3:-10}
+work=/tmp/amber-ci
+rm -rf "$work" && mkdir -p "$work" && cd "$work" || exit 1
+pass=0 fail=0
+ok() { pass=$((pass + 1)); echo "PASS: $*"; }
+bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
+
+# wait_for PATTERN FILE SECONDS [nl]: poll FILE (from byte $from on) for
+# PATTERN; with nl, send an empty line on fd 3 each second (the shell prints
+# a fresh prompt for it, whether or not the old one was printed before the
+# image was taken).
+from=1
+wait_for() {
+  t=0
+  while ! tail -c +"$from" "$2" 2>/dev/null | grep -q -- "$1"; do
+    [ "$t" -ge "$3" ] && return 1
+    [ "${4:-}" = nl ] && printf '\n' >&3
+    sleep 1
+    t=$((t + 1))
+  done
+}
+
+# ---- 1. one boot; the guest asks for the save itself (UART OUT1 doorbell)
+cp "$dir/disk.img" disk.img
+start=$(date +%s)
+"$amber" run --kernel "$dir/bzImage" --initrd "$dir/ci.cpio.gz" --mem 256M --disk disk.img \
+  --cmdline "quiet amber.token=img-token" --save "$work/ci.amber" --then exit </dev/null >boot.out 2>boot.err
+rc=$?
+if [ $rc -eq 0 ] && [ -f ci.amber ] && grep -q AMBER-READY boot.out && grep -q 'amber: saved' boot.err; then
+  ok "boot + guest-requested save ($(($(date +%s) - start)) s; $(grep 'amber: saved' boot.err | tr -d '\r'))"
+else
+  bad "boot + guest-requested save (rc=$rc)"; tail -5 boot.out boot.err; echo "$pass passed, $fail failed"; exit 1
+fi
+"$amber" verify ci.amber >/dev/null && ok "amber verify ci.amber" || bad "amber verify ci.amber"
+
+# ---- 2. N concurrent resumes, each running its own command over the console
+job() {  # i
+  i=$1
+  mkfifo "in.$i"
+  "$amber" resume ci.amber <"in.$i" >"out.$i" 2>"err.$i" &
+  apid=$!
+  exec 3>"in.$i"
+  want="job-$i-$((i * i))"
+  if wait_for 'amber# ' "out.$i" 120 nl; then
+    printf 'echo job-%s-$((%s*%s))\n' "$i" "$i" "$i" >&3
+    wait_for "$want" "out.$i" 60 || echo "no-output" >"why.$i"
+  else
+    echo "no-prompt" >"why.$i"
+  fi
+  printf 'exit\n' >&3
+  ( sleep 90; kill "$apid" 2>/dev/null ) &
+  killer=$!
+  wait "$apid"
+  echo $? >"rc.$i"
+  kill "$killer" 2>/dev/null
+  exec 3>&-
+}
+start=$(date +%s)
+i=1
+while [ $i -le "$n" ]; do
+  ( job $i ) &
+  i=$((i + 1))
+done
+wait
+echo "($n resumes ran concurrently in $(($(date +%s) - start)) s)"
+i=1
+while [ $i -le "$n" ]; do
+  want="job-$i-$((i * i))"
+  rc=$(cat "rc.$i" 2>/dev/null || echo none)
+  if [ "$rc" = 0 ] && grep -q -- "$want" "out.$i" && grep -q AMBER-DONE "out.$i"; then
+    ok "resume $i: $want, exit 0"
+  else
+    bad "resume $i: rc=$rc $(cat "why.$i" 2>/dev/null)"; tail -c 600 "out.$i"; tail -3 "err.$i"
+  fi
+  i=$((i + 1))
+done
+
+# ---- 3. the control socket and an in-place reset of a resumed VM
+sock=$work/vm.sock
+mkfifo in.r
+"$amber" resume ci.amber --api "$sock" <in.r >out.r 2>err.r &
+apid=$!
+exec 3>in.r
+ctl() { "$amber" ctl "$sock" "$@"; }
+check() {  # NAME EXPECTED-EXIT PATTERN CMD...
+  name=$1 want=$2 pat=$3
+  shift 3
+  got=$("$@" 2>&1)
+  rc=$?
+  if [ $rc -eq "$want" ] && echo "$got" | grep -q -- "$pat"; then ok "$name: $got"; else bad "$name: rc=$rc $got"; fi
+}
+if wait_for 'amber# ' out.r 120 nl; then
+  printf 'echo changed >/tmp/token; echo x >/mnt/after.txt; sync; echo W=$(cat /tmp/token)-$(ls /mnt | grep -c after)\n' >&3
+  wait_for 'W=changed-1' out.r 60 && ok "guest changed RAM token and wrote /mnt/after.txt" || bad "guest write before reset"
+  check "ctl status" 0 '"state":"running"' ctl status
+  check "ctl bad command" 1 '"ok":false' ctl fly
+  check "ctl pause" 0 '"state":"paused"' ctl pause
+  check "ctl status paused" 0 '"state":"paused"' ctl status
+  check "ctl resume" 0 '"state":"running"' ctl resume
+  check "ctl save continue" 0 '"bytes":' ctl save path="$work/again.amber" then=continue
+  "$amber" verify again.amber >/dev/null && ok "saved image verifies" || bad "saved image verifies"
+  from=$(($(wc -c <out.r) + 1))  # only output after the reset counts
+  check "ctl reset" 0 '"ok":true' ctl reset
+  if wait_for 'amber# ' out.r 120 nl; then
+    printf 'echo T=$(cat /tmp/token)= F=$(ls /mnt | grep -c after)x\n' >&3
+    if wait_for 'T=img-token= F=0x' out.r 60; then
+      ok "after reset: RAM token back to the image's value, /mnt/after.txt gone"
+    else
+      bad "after reset: $(grep -a 'T=' out.r | tail -2 | tr -d '\r')"
+    fi
+  else
+    bad "no prompt after reset"
+  fi
+  check "ctl stop" 0 '"ok":true' ctl stop
+else
+  bad "reset VM: no prompt"
+fi
+( sleep 60; kill "$apid" 2>/dev/null ) &
+killer=$!
+wait "$apid"
+rc=$?
+kill "$killer" 2>/dev/null
+[ $rc -eq 0 ] && ok "VM stopped through the socket exits 0" || { bad "VM exit after stop: rc=$rc"; tail -5 err.r; }
+[ ! -e "$sock" ] && ok "socket removed at exit" || bad "socket left behind"
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]

@@ -1,0 +1,25 @@
+#!/bin/sh
+# ci: the guest of guest-tests/ci/ci-workflow.sh. Boots, mounts /dev/vda on
+# /mnt when it holds an ext4, keeps amber.token= in /tmp/token (guest RAM),
+# then asks the VMM for a save itself (amber-guest-save rings the UART OUT1
+# doorbell) and serves an interactive shell (prompt "amber# "). Every resume
+# of the image starts inside that save request, so each one gets a fresh
+# shell. Shell exit -> AMBER-DONE, reboot.
+# shellcheck source=../linux/init/lib.sh
+. /lib.sh
+amber_mount_basics
+mounted=0
+if [ -b /dev/vda ] && mount -t ext4 /dev/vda /mnt 2>/dev/null; then
+  mounted=1
+  amber_result disk mounted
+fi
+if token=$(amber_param amber.token); then
+  echo "$token" >/tmp/token
+  amber_result token "$token"
+fi
+amber_marker AMBER-READY
+/bin/amber-guest-save || amber_result save_request failed
+amber_marker AMBER-RESUMED
+amber_shell
+[ "$mounted" = 1 ] && umount /mnt
+amber_done
