@@ -1,0 +1,170 @@
+#!/usr/bin/env bash
+# tools/bench/snapshot.sh [R] - snapshot save/restore, amber vs QEMU migrate-to-file.
+#
+# One kvm-sandbox run (L1 with 3 GiB). For each guest size (256 MiB and 2 GiB;
+# AMBER_BENCH_SIZES="256 2048" in MiB), the `snap` guest (1 vCPU, no disk,
+# "quiet") boots and idles at its shell, then:
+#
+# amber  save:    amber run ... --save-on-serial AMBER-SNAP-HERE --save img
+#                 [--compress]; the save line "paused Y ms" is amber's own
+#                 measure of the host work while the guest is stopped; image
+#                 size = st_blocks (du -k) and st_size.
+#        resume:  amber resume img --timings, R times (default 3): "to KVM_RUN"
+#                 = the --timings total (main() to the vCPUs started); "to
+#                 output" = fork() to the first console byte after typing a
+#                 newline (sent at once; the guest's shell answers it); "to
+#                 tok-42" = to the answer of `echo tok-$((6*7))`.
+# QEMU   save:    -M microvm ... -monitor pipe:mon; on AMBER-SNAP-HERE the
+#                 monitor gets `migrate_set_parameter max-bandwidth 100G` (no
+#                 rate limit: QEMU's best case), `migrate "exec:cat > qimg"`,
+#                 `info migrate`, `quit`. This is a live migration: "downtime"
+#                 (the guest stopped) is the number comparable to amber's
+#                 "paused"; "total time" (QEMU's whole save) is printed too.
+#                 (Stopping the guest first would make the restored guest stay
+#                 paused: QEMU restores the source's run state.)
+#        restore: the same command line plus -incoming "exec:cat qimg", R
+#                 times, timed like amber's resume (QEMU prints nothing
+#                 comparable to "to KVM_RUN").
+# Runs alternate amber / QEMU. Prints every measurement, a table of medians
+# and the ratios amber/QEMU. Exits non-zero when any step fails.
+set -euo pipefail
+# shellcheck source=tools/bench/common.sh disable=SC2154
+. "$(dirname "$0")/common.sh"
+
+reps=${1:-3}
+[[ $reps =~ ^[1-9][0-9]*$ ]] || bench_die "usage: $0 [R]"
+sizes=${AMBER_BENCH_SIZES:-256 2048}
+
+bench_setup
+cp "$build/guest/snap.cpio.gz" "$work/"
+
+cat >"$work/inner.sh" <<EOF
+#!/bin/sh
+w=$work
+reps=$reps
+sizes='$sizes'
+EOF
+cat >>"$work/inner.sh" <<'EOF'
+# Lines printed: SNAP <vmm> <size> <metric> <value>
+cd "$w" || exit 1
+fail=0
+bad() { echo "--- FAILED: $*"; [ -f "$log" ] && { tr -d '\r' <"$log" | tail -c 2000; echo; }; fail=1; }
+val() { echo "$out" | sed -n "s/^benchrun: $1 \([0-9.]*\).*/\1/p" | head -n 1; }
+typed='\necho tok-$((6*7))\n'
+qemu_cmd() {  # size
+  echo "qemu-system-x86_64 -M microvm,acpi=off -accel kvm -cpu host -m $1 -smp 1 -device i8042" \
+    "-nographic -no-reboot -nodefaults -no-user-config -serial stdio -kernel bzImage" \
+    "-initrd snap.cpio.gz"
+}
+append='console=ttyS0 reboot=k panic=-1 quiet'
+
+amber_save() {  # size tag [--compress]
+  img=/tmp/a-$1-$2.amber log=log-asave-$1-$2
+  rm -f "$img"
+  out=$(./benchrun -t 180 -m snap=AMBER-SNAP-HERE -o "$log" -- ./amber run --kernel bzImage \
+    --initrd snap.cpio.gz --mem "$1M" --cpus 1 --cmdline quiet \
+    --save-on-serial AMBER-SNAP-HERE --save "$img" $3 2>&1) || { bad "amber save $1 $2: $out"; return; }
+  line=$(tr -d '\r' <"$log" | grep 'paused' | tail -n 1)
+  [ -f "$img" ] && [ -n "$line" ] || { bad "amber save $1 $2: no image"; return; }
+  echo "SNAP amber-$2 $1 saveline $line"
+  p=$(echo "$line" | sed -n 's/.*paused \([0-9.]*\) ms.*/\1/p')
+  echo "SNAP amber-$2 $1 pause_ms $p"
+  echo "SNAP amber-$2 $1 total_ms $p"
+  echo "SNAP amber-$2 $1 alloc_kib $(du -k "$img" | cut -f1)"
+  echo "SNAP amber-$2 $1 size_kib $(( $(stat -c %s "$img") / 1024 ))"
+  echo "SNAP amber-$2 $1 boot_ms $(val 'mark snap')"
+}
+amber_resume() {  # size tag rep
+  img=/tmp/a-$1-$2.amber log=log-ares-$1-$2-$3
+  [ -f "$img" ] || return
+  out=$(./benchrun -t 60 -i "$typed" -m tok=tok-42 -q tok-42 -o "$log" -- \
+    ./amber resume "$img" --timings 2>&1) || { bad "amber resume $1 $2: $out"; return; }
+  kvm=$(tr -d '\r' <"$log" | sed -n 's/^amber: timings: .*; total \([0-9.]*\) ms.*/\1/p' | head -n 1)
+  echo "SNAP amber-$2 $1 timings $(tr -d '\r' <"$log" | grep '^amber: timings' | head -n 1)"
+  echo "SNAP amber-$2 $1 kvmrun_ms ${kvm:--}"
+  echo "SNAP amber-$2 $1 output_ms $(val first-stdout)"
+  echo "SNAP amber-$2 $1 tok_ms $(val 'mark tok')"
+}
+qemu_save() {  # size
+  img=/tmp/q-$1.mig log=log-qsave-$1
+  rm -f "$img" mon.in mon.out mon.log
+  mkfifo mon.in mon.out
+  # The hook drives the monitor: HMP's migrate holds further commands until
+  # the migration ends, so all can be queued at once.
+  hook="cat mon.out >mon.log & exec 3>mon.in; printf '%s\n' 'migrate_set_parameter max-bandwidth 100G' 'migrate \"exec:cat > $img\"' 'info migrate' quit >&3; wait"
+  out=$(./benchrun -t 180 -m snap=AMBER-SNAP-HERE -x "snap=$hook" -o "$log" -- \
+    $(qemu_cmd "$1") -append "$append" -monitor pipe:mon 2>&1) || { bad "qemu save $1: $out"; return; }
+  tr -d '\r' <mon.log | grep -E 'Migration status|total time|downtime|transferred ram|total ram|duplicate|normal' | sed "s/^/SNAP qemu $1 info /"
+  st=$(tr -d '\r' <mon.log | sed -n 's/^Migration status: //p' | tail -n 1)
+  [ "$st" = completed ] && [ -s "$img" ] || { bad "qemu save $1: migration status '$st'"; tr -d '\r' <mon.log | tail -n 20; return; }
+  echo "SNAP qemu $1 pause_ms $(tr -d '\r' <mon.log | sed -n 's/^downtime: \([0-9]*\) ms.*/\1/p' | tail -n 1)"
+  echo "SNAP qemu $1 total_ms $(tr -d '\r' <mon.log | sed -n 's/^total time: \([0-9]*\) ms.*/\1/p' | tail -n 1)"
+  echo "SNAP qemu $1 alloc_kib $(du -k "$img" | cut -f1)"
+  echo "SNAP qemu $1 size_kib $(( $(stat -c %s "$img") / 1024 ))"
+  echo "SNAP qemu $1 boot_ms $(val 'mark snap')"
+  echo "SNAP qemu $1 save_wall_ms $(awk -v a="$(val 'mark snap')" -v b="$(echo "$out" | sed -n 's/^benchrun: exit [0-9]* \([0-9.]*\).*/\1/p')" 'BEGIN { printf "%.1f", b - a }')"
+}
+qemu_restore() {  # size rep
+  img=/tmp/q-$1.mig log=log-qres-$1-$2
+  [ -s "$img" ] || return
+  out=$(./benchrun -t 60 -i "$typed" -m tok=tok-42 -q tok-42 -o "$log" -- \
+    $(qemu_cmd "$1") -append "$append" -monitor none -incoming "exec:cat $img" 2>&1) ||
+    { bad "qemu restore $1: $out"; return; }
+  echo "SNAP qemu $1 output_ms $(val first-stdout)"
+  echo "SNAP qemu $1 tok_ms $(val 'mark tok')"
+}
+
+for s in $sizes; do
+  amber_save "$s" plain
+  qemu_save "$s"
+  amber_save "$s" zstd --compress
+  r=1
+  while [ "$r" -le "$reps" ]; do
+    amber_resume "$s" plain "$r"
+    qemu_restore "$s" "$r"
+    amber_resume "$s" zstd "$r"
+    r=$((r + 1))
+  done
+  rm -f /tmp/a-"$s"-* /tmp/q-"$s".mig
+done
+exit $fail
+EOF
+
+nsizes=$(wc -w <<<"$sizes")
+limit=$(( 60 + nsizes * (3 * 60 + reps * 3 * 20) ))
+bench_log "snapshot benchmark, sizes $sizes MiB, $reps restores each (limit ${limit}s)"
+rc=0
+# shellcheck disable=SC2046  # one word per --carry argument
+bench_sandbox --timeout "$limit" --mem 3072 --carry "$work" $(bench_qemu_carry) -- sh "$work/inner.sh" || rc=$?
+
+get() {  # vmm size metric -> median
+  awk -v v="$1" -v s="$2" -v m="$3" '$1 == "SNAP" && $2 == v && $3 == s && $4 == m && $5 != "-" { print $5 }' "$work.out" | median
+}
+echo
+echo "Snapshot of an idle 1-vCPU guest at its shell (medians; save: 1 run, restore: $reps runs)"
+printf '  %-11s %6s %9s %9s %10s %9s %10s %10s %10s\n' vmm guest "paused" "save" "allocated" "file" "to KVM_RUN" "to output" "to tok-42"
+printf '  %-11s %6s %9s %9s %10s %9s %10s %10s %10s\n' "" "" ms ms MiB MiB ms ms ms
+for s in $sizes; do
+  for v in amber-plain amber-zstd qemu; do
+    a=$(get "$v" "$s" alloc_kib); f=$(get "$v" "$s" size_kib)
+    a=$(awk -v x="$a" 'BEGIN { if (x == "-") print "-"; else printf "%.1f", x / 1024 }')
+    f=$(awk -v x="$f" 'BEGIN { if (x == "-") print "-"; else printf "%.1f", x / 1024 }')
+    printf '  %-11s %5sM %9s %9s %10s %9s %10s %10s %10s\n' "$v" "$s" "$(get "$v" "$s" pause_ms)" "$(get "$v" "$s" total_ms)" "$a" "$f" \
+      "$(get "$v" "$s" kvmrun_ms)" "$(get "$v" "$s" output_ms)" "$(get "$v" "$s" tok_ms)"
+  done
+  echo "  ratios amber-plain/QEMU at ${s}M: paused $(ratio "$(get amber-plain "$s" pause_ms)" "$(get qemu "$s" pause_ms)")," \
+    "save $(ratio "$(get amber-plain "$s" total_ms)" "$(get qemu "$s" total_ms)"),"  \
+    "file allocated $(ratio "$(get amber-plain "$s" alloc_kib)" "$(get qemu "$s" alloc_kib)")," \
+    "restore to output $(ratio "$(get amber-plain "$s" output_ms)" "$(get qemu "$s" output_ms)")," \
+    "to tok-42 $(ratio "$(get amber-plain "$s" tok_ms)" "$(get qemu "$s" tok_ms)")"
+  echo "  ratios amber-zstd/QEMU at ${s}M: file allocated $(ratio "$(get amber-zstd "$s" alloc_kib)" "$(get qemu "$s" alloc_kib)")," \
+    "to tok-42 $(ratio "$(get amber-zstd "$s" tok_ms)" "$(get qemu "$s" tok_ms)")"
+done
+first=${sizes%% *} last=${sizes##* }
+if [ "$first" != "$last" ]; then
+  echo "  amber resume to KVM_RUN, ${last}M / ${first}M: plain $(ratio "$(get amber-plain "$last" kvmrun_ms)" "$(get amber-plain "$first" kvmrun_ms)")," \
+    "zstd $(ratio "$(get amber-zstd "$last" kvmrun_ms)" "$(get amber-zstd "$first" kvmrun_ms)")"
+fi
+[ "$rc" = 0 ] || bench_die "sandbox run failed (status $rc)"
+grep -q '^SNAP amber-plain .* kvmrun_ms [0-9]' "$work.out" || bench_die "no amber resume results"
+grep -q '^SNAP qemu .* tok_ms [0-9]' "$work.out" || bench_die "no QEMU restore results"
