@@ -45,7 +45,7 @@ const kvm_cpuid_entry2* find_cpuid(std::span<const kvm_cpuid_entry2> t, uint32_t
 }
 
 std::vector<kvm_cpuid_entry2> adjust_cpuid(std::span<const kvm_cpuid_entry2> supported, uint32_t apic_id,
-                                           uint32_t total) {
+                                           uint32_t total, bool tsc_deadline) {
   total = std::max<uint32_t>(total, 1);
   std::vector<kvm_cpuid_entry2> out(supported.begin(), supported.end());
   for (auto& e : out) {
@@ -60,6 +60,7 @@ std::vector<kvm_cpuid_entry2> adjust_cpuid(std::span<const kvm_cpuid_entry2> sup
         else
           e.edx &= ~kCpuidEdxHtt;
         e.ecx |= kCpuidEcxHypervisor;
+        if (tsc_deadline) e.ecx |= 1u << 24;  // TSC-deadline timer (SDM Vol. 2A, CPUID leaf 1)
         break;
       case kCpuidLeafCacheParams: {
         // Deterministic cache parameters: EAX[31:26] cores per package - 1,

@@ -25,8 +25,12 @@ inline constexpr uint32_t kCpuidEdxHtt = 1u << 28;         // leaf 1 EDX[28]
 // The CPUID table for vCPU `apic_id` of a VM with `total` vCPUs, one thread
 // per core and one package. Entries not mentioned here (including the KVM
 // paravirt leaves 0x40000000.., so the guest finds kvm-clock) pass through.
+// `tsc_deadline`: the in-kernel LAPIC emulates the TSC-deadline timer
+// (KVM_CAP_TSC_DEADLINE_TIMER). KVM_GET_SUPPORTED_CPUID leaves leaf 1
+// ECX[24] to userspace (api.rst KVM_GET_SUPPORTED_CPUID); without it Linux
+// calibrates the LAPIC timer at boot, which costs up to seconds.
 std::vector<kvm_cpuid_entry2> adjust_cpuid(std::span<const kvm_cpuid_entry2> supported, uint32_t apic_id,
-                                           uint32_t total);
+                                           uint32_t total, bool tsc_deadline = false);
 
 // Finds an entry (index is ignored for leaves without
 // KVM_CPUID_FLAG_SIGNIFCANT_INDEX); nullptr when absent.

@@ -50,6 +50,13 @@ TEST(Cpuid, Leaf1ApicIdCountAndHypervisorBit) {
   EXPECT_EQ(find_cpuid(one, 1)->ebx >> 24, 0u);
 }
 
+TEST(Cpuid, TscDeadlineBitOnlyWhenTheLapicEmulatesIt) {
+  auto in = sample();
+  in[1].ecx &= ~(1u << 24);  // as KVM_GET_SUPPORTED_CPUID reports it
+  EXPECT_FALSE(find_cpuid(adjust_cpuid(in, 0, 1), 1)->ecx & (1u << 24));
+  EXPECT_TRUE(find_cpuid(adjust_cpuid(in, 0, 1, /*tsc_deadline=*/true), 1)->ecx & (1u << 24));
+}
+
 TEST(Cpuid, CacheLeafCoreCounts) {
   auto t = adjust_cpuid(sample(), 1, 4);
   EXPECT_EQ(find_cpuid(t, 4, 0)->eax >> 26, 3u);

@@ -38,7 +38,8 @@ KvmVcpu::KvmVcpu(std::shared_ptr<VmShared> vm, Fd fd, uint32_t index, uint32_t t
   size_t size = vm_->sys->vcpu_mmap_size();
   run_map_ = Mapping::file(fd_.get(), size, 0, PROT_READ | PROT_WRITE, MAP_SHARED);
   run_ = reinterpret_cast<kvm_run*>(run_map_.data());
-  set_cpuid(adjust_cpuid(vm_->sys->supported_cpuid(), index, total));
+  set_cpuid(adjust_cpuid(vm_->sys->supported_cpuid(), index, total,
+                         vm_->sys->check_capability(KVM_CAP_TSC_DEADLINE_TIMER) > 0));
   init_msrs();
   init_fpu();
   init_lapic();
