@@ -8,7 +8,7 @@
 #
 # In CI (CI=true) a KVM suite that cannot run, or that skips a test, is a
 # failure. Elsewhere a skip is printed loudly with its reason.
-# Options: --unit-only, --kvm-only, --suite NAME (kvm suites: kvm, vmm, linux).
+# Options: --unit-only, --kvm-only, --suite NAME (kvm suites: kvm, vmm, linux, ci).
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -117,6 +117,19 @@ if [ $kvm = 1 ]; then
   kvm_suite vmm "$root/$build/src/vmm/vmm_kvm_tests"
   if [ -x "$build/guest-tests/linux_tests/linux_tests" ]; then
     kvm_suite linux "$root/$build/guest-tests/linux_tests/linux_tests"
+  fi
+  if [ -z "$only_suite" ] || [ "$only_suite" = ci ]; then
+    # The CI-style workflow (guest-requested save, 10 concurrent resumes,
+    # control socket, in-place reset); it prints "N passed, N failed".
+    say "KVM suite: ci"
+    log="$log_dir/kvm-ci.log"
+    AMBER_BUILD_DIR=$build guest-tests/ci/ci-workflow.sh 10 2>&1 | tee "$log"
+    rc=${PIPESTATUS[0]}
+    line=$(grep -aE '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -1)
+    p=$(echo "$line" | awk '{print $1+0}'); f=$(echo "$line" | awk '{print $3+0}')
+    passed=$((passed + p)); failed=$((failed + f))
+    echo "kvm-ci: $p passed, $f failed"
+    if [ "$rc" -ne 0 ] || [ -z "$line" ] || [ "$f" -ne 0 ]; then failures+=("kvm-ci (exit $rc)"); fi
   fi
 fi
 
