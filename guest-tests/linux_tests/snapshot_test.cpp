@@ -228,6 +228,12 @@ TEST_F(SnapshotTest, VerifyFindsCorruptionAndTruncation) {
   ASSERT_EQ(v.status, ExitStatus::exited(0)) << v.transcript();
   EXPECT_NE(v.out.find("ok"), std::string::npos) << v.transcript();
 
+  auto text = amber_run({"inspect", image});
+  ASSERT_EQ(text.status, ExitStatus::exited(0)) << text.transcript();
+  EXPECT_NE(text.out.find("machine: 1 vCPU, 256 MiB RAM; devices: cmos i8042 uart0 virtio-blk@0; disks: vda"),
+            std::string::npos)
+      << text.out.substr(0, 2000);
+
   auto ins = amber_run({"inspect", "--json", image});
   ASSERT_EQ(ins.status, ExitStatus::exited(0)) << ins.transcript();
   Layout l = layout_of(ins.out);

@@ -25,6 +25,7 @@
 #include "snapshot/image.h"
 #include "virtio/disk/disk_spec.h"
 #include "vmm/machine.h"
+#include "vmm/machine_config_state.h"
 #include "vmm/resume.h"
 
 namespace amber::cli {
@@ -165,8 +166,27 @@ int cmd_resume(const ResumeArgs& a) {
   return run_machine(*m, a.save, a.api, t);
 }
 
+// One line on the saved machine, ahead of the image's section listing.
+std::string machine_summary(const image::Image& img) {
+  auto* cfg_node = img.machine().child("config");
+  if (!cfg_node) return "machine: (no configuration node)\n";
+  vmm::ConfigState cfg;
+  try {
+    cfg = load_state<vmm::ConfigState>(*cfg_node, "config");
+  } catch (const Error& e) {
+    return fmt::format("machine: unreadable configuration ({})\n", e.what());
+  }
+  std::string disks, devices;
+  for (auto& d : cfg.disks) disks += fmt::format(" {} (id '{}', {})", d.name, d.id, d.read_only ? "ro" : "rw");
+  if (auto* devs = img.machine().child("devices"))
+    for (auto& [name, node] : devs->children) devices += " " + name;
+  return fmt::format("machine: {} vCPU{}, {} MiB RAM; devices:{}; disks:{}\n", cfg.cpus, cfg.cpus == 1 ? "" : "s",
+                     cfg.mem_bytes >> 20, devices.empty() ? " none" : devices, disks.empty() ? " none" : disks);
+}
+
 int cmd_inspect(const InspectArgs& a) {
   auto img = image::Image::open(a.image);
+  if (!a.json) fmt::print("{}", machine_summary(img));
   fmt::print("{}", img.describe(a.json));
   return 0;
 }
