@@ -11,69 +11,12 @@
 #include <mutex>
 #include <thread>
 
-#include "firmware/memory_map.h"
-#include "kvm/kvm_hypervisor.h"
-#include "snapshot/image.h"
-#include "vmm/machine.h"
-#include "vmm/resume.h"
+#include "vmm/bare_vm_harness.h"
 
 namespace amber::vmm {
 namespace {
 
-std::vector<uint8_t> guest(const char* name) {
-  std::ifstream f(std::string(AMBER_BARE_DIR) + "/" + name + ".bin", std::ios::binary);
-  EXPECT_TRUE(f) << "missing bare-metal guest " << name;
-  return {std::istreambuf_iterator<char>(f), {}};
-}
-
-// Records the 32-bit values the guest writes to its test port (0x520).
-class TestPort : public Device {
- public:
-  std::string_view name() const override { return "test-port"; }
-  void read(uint64_t, std::span<uint8_t> d) noexcept override { std::fill(d.begin(), d.end(), 0); }
-  void write(uint64_t, std::span<const uint8_t> d) noexcept override {
-    uint32_t v = 0;
-    std::memcpy(&v, d.data(), std::min<size_t>(d.size(), 4));
-    std::lock_guard lk(mu);
-    values.push_back(v);
-  }
-  StateNode save() const override { return {}; }
-  void restore(const StateNode&) override {}
-  size_t count() {
-    std::lock_guard lk(mu);
-    return values.size();
-  }
-  std::mutex mu;
-  std::vector<uint32_t> values;
-};
-
-struct Vm {
-  kvm::KvmHypervisor hv;
-  std::unique_ptr<Machine> m;
-  TestPort port;
-  std::string out;
-  std::mutex out_mu;
-  void attach() {
-    m->pio().insert(port, 0x520, 4);
-    m->set_output_observer([this](std::span<const uint8_t> b) {
-      std::lock_guard lk(out_mu);
-      out.append(b.begin(), b.end());
-    });
-  }
-  void boot() {
-    MachineConfig cfg;
-    cfg.mem_bytes = 128ull << 20;
-    GuestMemory mem;
-    for (auto& r : x86::ram_layout(cfg.mem_bytes)) mem.add_region(r.gpa, Mapping::anonymous(r.size));
-    m = std::make_unique<Machine>(hv, cfg, std::move(mem), std::vector<std::unique_ptr<block::DiskBackend>>{}, nullptr);
-    attach();
-    m->boot_bare(guest("doorbell"));
-  }
-  void resume(const image::Image& img) {
-    m = resume_machine(hv, img, {}, nullptr);
-    attach();
-  }
-};
+using testing::BareVm;
 
 RunOptions save_to(const std::string& path) {
   RunOptions o;
@@ -98,8 +41,8 @@ TEST(GuestSave, BothDoorbellsSaveAndTheResumedVmContinuesExactly) {
   TempDir dir;
   std::string a = dir.path + "/port.amber", b = dir.path + "/out1.amber";
 
-  Vm first;
-  first.boot();
+  BareVm first;
+  first.boot("doorbell");
   auto r1 = first.m->run(save_to(a));  // rung through port 0x510 at 1000
   ASSERT_EQ(r1.reason, StopReason::kSaved) << r1.message;
   std::vector<uint32_t> v1 = first.port.values;
@@ -108,7 +51,7 @@ TEST(GuestSave, BothDoorbellsSaveAndTheResumedVmContinuesExactly) {
   first.m.reset();
 
   auto img_a = image::Image::open(a);
-  Vm second;
+  BareVm second;
   second.resume(img_a);
   auto r2 = second.m->run(save_to(b));  // rung through UART OUT1 at 2000
   ASSERT_EQ(r2.reason, StopReason::kSaved) << r2.message;
@@ -121,7 +64,7 @@ TEST(GuestSave, BothDoorbellsSaveAndTheResumedVmContinuesExactly) {
   second.m.reset();
 
   auto img_b = image::Image::open(b);
-  Vm third;
+  BareVm third;
   third.resume(img_b);
   auto r3 = third.m->run({});
   ASSERT_EQ(r3.reason, StopReason::kGuestReset) << r3.message;
@@ -133,8 +76,8 @@ TEST(GuestSave, BothDoorbellsSaveAndTheResumedVmContinuesExactly) {
 }
 
 TEST(GuestSave, WithoutASavePathTheDoorbellsAreIgnored) {
-  Vm vm;
-  vm.boot();
+  BareVm vm;
+  vm.boot("doorbell");
   auto r = vm.m->run({});
   ASSERT_EQ(r.reason, StopReason::kGuestReset) << r.message;
   ASSERT_EQ(vm.port.values.size(), 3000u);
@@ -142,8 +85,8 @@ TEST(GuestSave, WithoutASavePathTheDoorbellsAreIgnored) {
 }
 
 TEST(Reset, ABootedVmRefusesToReset) {
-  Vm vm;
-  vm.boot();
+  BareVm vm;
+  vm.boot("doorbell");
   EXPECT_THROW(vm.m->reset_to_origin(), Error);
 }
 
@@ -153,15 +96,15 @@ TEST(Reset, ABootedVmRefusesToReset) {
 TEST(Reset, ResetMidRunContinuesFromTheImageAgain) {
   TempDir dir;
   std::string a = dir.path + "/port.amber";
-  Vm first;
-  first.boot();
+  BareVm first;
+  first.boot("doorbell");
   auto r1 = first.m->run(save_to(a));
   ASSERT_EQ(r1.reason, StopReason::kSaved) << r1.message;
   uint32_t point = first.port.values.back();
   first.m.reset();
 
   auto img = image::Image::open(a);
-  Vm vm;
+  BareVm vm;
   vm.resume(img);
   std::promise<std::string> reset_done;
   std::atomic<bool> quit{false};
