@@ -147,7 +147,14 @@ int cmd_run(const RunArgs& a) {
   if (!bare.empty()) {
     m.boot_bare(bare);
   } else {
-    auto desc = m.boot_linux(kernel, initrd);
+    std::string desc;
+    try {
+      desc = m.boot_linux(kernel, initrd);
+    } catch (const Error& e) {
+      // The loader sees bytes, not files: name the files here.
+      throw Error(fmt::format("{} (kernel {}{}{})", e.what(), a.kernel, a.initrd.empty() ? "" : ", initrd ",
+                              a.initrd));
+    }
     if (a.verbose) fmt::print(stderr, "amber: {}\r\namber: command line: {}\r\n", desc, cfg.cmdline);
   }
   t.mark("load kernel");
