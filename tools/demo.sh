@@ -10,7 +10,7 @@ build=${AMBER_BUILD_DIR:-build}
 
 tools/setup.sh
 [ -f "$build/build.ninja" ] || meson setup "$build" >/dev/null
-ninja -C "$build" tools/amber guest-tests/bare/bare-hello >/dev/null
+ninja -C "$build" tools/amber guest-tests/bare/hello.bin >/dev/null
 guest-tests/linux/prepare.sh "$build/guest"
 
 exec tools/kvm-sandbox.sh --timeout 600 \
