@@ -92,7 +92,7 @@ kvm_suite() {  # $1 = label, $2.. = command (run on real KVM)
   [ -z "$only_suite" ] || [ "$only_suite" = "$label" ] || return 0
   say "KVM suite: $label"
   local log="$log_dir/kvm-$label.log" rc
-  tools/kvm-sandbox.sh --timeout "${AMBER_KVM_TIMEOUT:-900}" --retries 3 \
+  tools/kvm-sandbox.sh --timeout "${AMBER_KVM_TIMEOUT:-900}" --retries 4 \
       --carry "$root/$build/tools/amber" --carry "$1" --carry "$root/$build/guest-tests/bare" \
       --carry "$root/$build/guest" \
       --env "AMBER_BIN=$root/$build/tools/amber" --env "AMBER_GUEST_DIR=$root/$build/guest" \

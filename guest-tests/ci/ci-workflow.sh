@@ -26,6 +26,6 @@ guest-tests/ci/initramfs-ci.sh "$guest" "$ci" >/dev/null
 cp -f "$guest/bzImage" "$ci/bzImage"
 # A small disk: everything carried into the sandbox lives in L1's RAM.
 [ -f "$ci/disk.img" ] || guest-tests/linux/mkdisk.sh "$ci/disk.img" 8 >/dev/null
-exec tools/kvm-sandbox.sh --mem 2048 --timeout "${AMBER_CI_TIMEOUT:-900}" \
+exec tools/kvm-sandbox.sh --retries 4 --mem 2048 --timeout "${AMBER_CI_TIMEOUT:-900}" \
   --carry "$root/$build/tools/amber" --carry "$ci" --carry "$root/guest-tests/ci/ci-inner.sh" \
   -- sh "$root/guest-tests/ci/ci-inner.sh" "$root/$build/tools/amber" "$ci" "$n"
