@@ -28,23 +28,9 @@ die() { echo "initramfs.sh: error: $*" >&2; exit 1; }
 outdir=$1
 shift
 
-ensure_packages() {
-  local missing=() p
-  for p in "$@"; do
-    dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
-  done
-  [[ ${#missing[@]} -eq 0 ]] && return 0
-  log "installing ${missing[*]}"
-  local sudo=()
-  if [[ $(id -u) -ne 0 ]]; then
-    command -v sudo >/dev/null || die "need root (or sudo) to install: ${missing[*]}"
-    sudo=(sudo)
-  fi
-  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}" >&2 ||
-    { "${sudo[@]}" apt-get update >&2 &&
-      "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}" >&2; } ||
-    die "apt-get install ${missing[*]} failed"
-}
+here_ep=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=ensure_packages.sh
+source "$here_ep/ensure_packages.sh"
 
 [[ -n ${AMBER_BUSYBOX:-} ]] || ensure_packages busybox-static gzip
 [[ -x $BUSYBOX ]] || die "$BUSYBOX not found"

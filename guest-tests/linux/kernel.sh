@@ -87,23 +87,9 @@ if [[ $config_only -eq 0 && ${AMBER_KERNEL_BUILD:-0} != 1 ]]; then
 fi
 
 # ------------------------------------------------------------------ 2. own build (cached)
-ensure_packages() {
-  local missing=() p
-  for p in "$@"; do
-    dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
-  done
-  [[ ${#missing[@]} -eq 0 ]] && return 0
-  log "installing ${missing[*]}"
-  local sudo=()
-  if [[ $(id -u) -ne 0 ]]; then
-    command -v sudo >/dev/null || die "need root (or sudo) to install: ${missing[*]}"
-    sudo=(sudo)
-  fi
-  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}" >&2 ||
-    { "${sudo[@]}" apt-get update >&2 &&
-      "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}" >&2; } ||
-    die "apt-get install ${missing[*]} failed"
-}
+here_ep=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=ensure_packages.sh
+source "$here_ep/ensure_packages.sh"
 
 ensure_packages "${BUILD_DEPS[@]}"
 [[ -f $SRC_TARBALL ]] || die "$SRC_TARBALL missing although $SRC_PKG is installed"
