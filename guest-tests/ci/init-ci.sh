@@ -8,11 +8,7 @@
 # shellcheck source=../linux/init/lib.sh
 . /lib.sh
 amber_mount_basics
-mounted=0
-if [ -b /dev/vda ] && mount -t ext4 /dev/vda /mnt 2>/dev/null; then
-  mounted=1
-  amber_result disk mounted
-fi
+amber_mount_disk
 if token=$(amber_param amber.token); then
   echo "$token" >/tmp/token
   amber_result token "$token"

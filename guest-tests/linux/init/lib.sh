@@ -90,3 +90,23 @@ amber_shell() {
   export PS1 HOME
   setsid cttyhack sh
 }
+
+# Mounts /dev/vda (ext4) at /mnt when there is one; sets mounted=1|0 and
+# reports AMBER-RESULT disk=mounted.
+amber_mount_disk() {
+  mounted=0
+  if [ -b /dev/vda ] && mount -t ext4 /dev/vda /mnt 2>/dev/null; then
+    mounted=1
+    amber_result disk mounted
+  fi
+}
+
+# Keeps amber.token= (when given) in /tmp/token (tmpfs: guest RAM) and, after
+# amber_mount_disk found a disk, in /mnt/token; reports AMBER-RESULT token=.
+amber_keep_token() {
+  if token=$(amber_param amber.token); then
+    echo "$token" >/tmp/token
+    if [ "$mounted" = 1 ]; then echo "$token" >/mnt/token; sync; fi
+    amber_result token "$token"
+  fi
+}

@@ -8,16 +8,8 @@
 # shellcheck source=lib.sh
 . /lib.sh
 amber_mount_basics
-mounted=0
-if [ -b /dev/vda ] && mount -t ext4 /dev/vda /mnt 2>/dev/null; then
-  mounted=1
-  amber_result disk mounted
-fi
-if token=$(amber_param amber.token); then
-  echo "$token" >/tmp/token
-  if [ "$mounted" = 1 ]; then echo "$token" >/mnt/token; sync; fi
-  amber_result token "$token"
-fi
+amber_mount_disk
+amber_keep_token
 amber_marker AMBER-READY
 amber_marker AMBER-SNAP-HERE
 amber_shell
