@@ -70,5 +70,6 @@ inline constexpr uint32_t kInterruptConfigChange = 2;
 
 // ---- Device IDs (§5) -----------------------------------------------------
 inline constexpr uint32_t kDeviceIdBlock = 2;
+inline constexpr uint32_t kDeviceIdEntropy = 4;  // §5.4 entropy device (virtio-rng)
 
 }  // namespace amber::virtio

@@ -47,7 +47,9 @@ job() {  # i
   exec 3>"in.$i"
   want="job-$i-$((i * i))"
   if wait_for 'amber# ' "out.$i" 120 nl; then
-    printf 'echo job-%s-$((%s*%s))\n' "$i" "$i" "$i" >&3
+    # R=...=R: 16 bytes of the guest's /dev/urandom, which must differ
+    # from clone to clone (the re-seed after resume, docs/entropy.md).
+    printf 'echo job-%s-$((%s*%s)) R=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d " \\n")=R\n' "$i" "$i" "$i" >&3
     wait_for "$want" "out.$i" 60 || echo "no-output" >"why.$i"
   else
     echo "no-prompt" >"why.$i"
@@ -79,6 +81,21 @@ while [ $i -le "$n" ]; do
   fi
   i=$((i + 1))
 done
+# Every clone's guest must have drawn different random bytes after resume.
+: >rand.all
+i=1
+while [ $i -le "$n" ]; do
+  tr -d '\r' <"out.$i" | grep -a "^job-$i-" | sed -n 's/.* R=\([0-9a-f]\{32\}\)=R.*/\1/p' | head -n 1 >>rand.all
+  i=$((i + 1))
+done
+got=$(grep -c . rand.all) distinct=$(sort -u rand.all | grep -c .)
+if [ "$got" -eq "$n" ] && [ "$distinct" -eq "$n" ]; then
+  ok "the $n clones drew $distinct different /dev/urandom values after resume"
+else
+  bad "clone entropy: $got values, $distinct distinct"; cat rand.all
+fi
+grep -q 'amber-guest-save: reseeded' out.1 && ok "clone 1: $(tr -d '\r' <out.1 | grep -a -m1 'amber-guest-save: reseeded')" ||
+  bad "clone 1 did not re-seed: $(tr -d '\r' <out.1 | grep -a -m1 amber-guest-save)"
 
 # ---- 3. the control socket and an in-place reset of a resumed VM
 sock=$work/vm.sock

@@ -3,8 +3,10 @@
 # /mnt when it holds an ext4, keeps amber.token= in /tmp/token (guest RAM),
 # then asks the VMM for a save itself (amber-guest-save rings the UART OUT1
 # doorbell) and serves an interactive shell (prompt "amber# "). Every resume
-# of the image starts inside that save request, so each one gets a fresh
-# shell. Shell exit -> AMBER-DONE, reboot.
+# of the image starts inside that save request, so each one re-seeds its
+# kernel CRNG there (docs/entropy.md; amber.reseed=0 on the command line
+# skips that, for experiments) and gets a fresh shell. Shell exit ->
+# AMBER-DONE, reboot.
 # shellcheck source=../linux/init/lib.sh
 . /lib.sh
 amber_mount_basics
@@ -14,7 +16,9 @@ if token=$(amber_param amber.token); then
   amber_result token "$token"
 fi
 amber_marker AMBER-READY
-/bin/amber-guest-save || amber_result save_request failed
+reseed=
+[ "$(amber_param amber.reseed)" = 0 ] && reseed=--no-reseed
+/bin/amber-guest-save $reseed || amber_result save_request failed
 amber_marker AMBER-RESUMED
 amber_shell
 [ "$mounted" = 1 ] && umount /mnt

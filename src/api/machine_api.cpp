@@ -46,9 +46,14 @@ std::string execute(vmm::Machine& m, const Request& r) {
       case Cmd::kStop:
         m.request_stop(vmm::StopReason::kQuit);
         return ok();
-      case Cmd::kReset:
-        m.reset_to_origin();
-        return JsonWriter().boolean("ok", true).str("state", m.paused() ? "paused" : "running").done();
+      case Cmd::kReset: {
+        double ms = m.reset_to_origin();
+        return JsonWriter()
+            .boolean("ok", true)
+            .str("state", m.paused() ? "paused" : "running")
+            .num("reset_ms", ms)
+            .done();
+      }
       case Cmd::kSave: {
         bool was_paused = m.paused();
         vmm::SaveResult s;

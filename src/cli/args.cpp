@@ -35,6 +35,11 @@ std::string ArgScanner::value() {
   return args_[pos_++];
 }
 
+void ArgScanner::flag() {
+  if (inline_value_)
+    throw UsageError(fmt::format("{}: option {} takes no value (got '={}')", command_, current_, *inline_value_));
+}
+
 std::string ArgScanner::positional(std::string_view what) {
   if (done()) throw UsageError(fmt::format("{}: missing {} (see 'amber {} --help')", command_, what, command_));
   const std::string& a = args_[pos_];

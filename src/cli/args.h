@@ -18,6 +18,9 @@ class ArgScanner {
   std::optional<std::string> next_option();
   // The value of the option just returned (inline "=v" or the next arg).
   std::string value();
+  // For a flag (an option without a value): UsageError when it came as
+  // "--flag=VALUE", so "--no-rng=0" is not silently taken as "--no-rng".
+  void flag();
   // The next positional argument (not starting with "--").
   std::string positional(std::string_view what);
   [[noreturn]] void unknown(const std::string& opt) const;

@@ -138,7 +138,8 @@ int cmd_run(const RunArgs& a) {
     disks.push_back(block::open_disk(spec));
     cfg.disks.push_back({name, spec.id, disks.back()->read_only()});
   }
-  cfg.cmdline = a.kernel.empty() ? "" : compose_cmdline(a.cmdline_extra, disks.size());
+  cfg.rng = a.rng;
+  cfg.cmdline = a.kernel.empty() ? "" : compose_cmdline(a.cmdline_extra, disks.size() + (cfg.rng ? 1 : 0));
   t.mark("read files");
   kvm::KvmHypervisor hv;
   vmm::Console console(STDIN_FILENO, STDOUT_FILENO);

@@ -34,13 +34,17 @@ Guest:
   --initrd FILE       initial ramdisk
   --cmdline ARGS      appended to the default command line
                       "console=ttyS0 reboot=k panic=-1" (plus one
-                      virtio_mmio.device=4K@0xd0000000:5 entry per disk);
+                      virtio_mmio.device=4K@0xd0000000:5 entry per
+                      virtio device: the disks, then the rng device);
                       --verbose prints the final command line
   --bare FILE         a flat bare-metal test guest, entered in 64-bit mode at 1 MiB
   --cpus N            vCPUs, 1..32 (default 1)
   --mem SIZE          guest RAM, e.g. 256M, 2G (default 256M)
   --disk SPEC         a virtio-blk disk (repeatable: vda, vdb, ...):
                       PATH[,ro][,id=NAME][,cow[=OVERLAY]] (docs/disks.md)
+  --no-rng            no virtio-rng device (default: one, fed by the host's
+                      getrandom, so clones of an image get fresh entropy;
+                      docs/entropy.md)
 
 Snapshots:
   --save-on-serial TEXT  when the guest console prints TEXT, save the VM

@@ -24,6 +24,7 @@ bool parse_save_option(ArgScanner& a, const std::string& opt, SaveArgs& s) {
     else if (v == "continue") s.then_continue = true;
     else throw UsageError(fmt::format("{}: --then takes 'exit' or 'continue', not '{}'", a.command(), v));
   } else if (opt == "--compress") {
+    a.flag();
     s.compress = true;
   } else {
     return false;
@@ -58,9 +59,10 @@ Command parse_run(ArgScanner& a) {
     else if (opt == "--cpus") r.cpus = uint32_t(parse_uint(a.value(), "--cpus", 1, 32));
     else if (opt == "--mem") r.mem_bytes = parse_size(a.value(), "--mem");
     else if (opt == "--disk") r.disks.push_back(a.value());
+    else if (opt == "--no-rng") { a.flag(); r.rng = false; }
     else if (opt == "--api") r.api = a.value();
-    else if (opt == "--timings") r.timings = true;
-    else if (opt == "--verbose" || opt == "-v") r.verbose = true;
+    else if (opt == "--timings") { a.flag(); r.timings = true; }
+    else if (opt == "--verbose" || opt == "-v") { a.flag(); r.verbose = true; }
     else if (!parse_save_option(a, opt, r.save)) a.unknown(opt);
   }
   if (r.kernel.empty() == r.bare.empty()) throw UsageError("run: give exactly one of --kernel FILE or --bare FILE");
@@ -90,8 +92,8 @@ Command parse_resume(ArgScanner& a) {
         throw UsageError(fmt::format("resume: --disk-overlay takes NAME=PATH, not '{}'", v));
       r.overlays[v.substr(0, eq)] = v.substr(eq + 1);
     } else if (opt == "--api") r.api = a.value();
-    else if (opt == "--timings") r.timings = true;
-    else if (opt == "--verbose" || opt == "-v") r.verbose = true;
+    else if (opt == "--timings") { a.flag(); r.timings = true; }
+    else if (opt == "--verbose" || opt == "-v") { a.flag(); r.verbose = true; }
     else if (!parse_save_option(a, opt, r.save)) a.unknown(opt);
   }
   if (r.image.empty()) throw UsageError("resume: missing IMAGE (see 'amber resume --help')");
@@ -113,6 +115,7 @@ Command parse_image_command(ArgScanner& a, const char* help, bool json_allowed) 
     if (is_help(*o)) return HelpArgs{help};
     if constexpr (std::is_same_v<T, InspectArgs>) {
       if (json_allowed && *o == "--json") {
+        a.flag();
         r.json = true;
         continue;
       }
@@ -162,11 +165,11 @@ Command parse_command_line(const std::vector<std::string>& argv) {
   throw UsageError(fmt::format("unknown command '{}' (see 'amber --help')", cmd));
 }
 
-std::string compose_cmdline(const std::string& extra, size_t disk_count) {
+std::string compose_cmdline(const std::string& extra, size_t virtio_devices) {
   // reboot=k: reboot through the i8042 (0xFE to port 0x64), which ends the
   // VM cleanly; panic=-1: reboot at once on a panic instead of hanging.
   std::string s = "console=ttyS0 reboot=k panic=-1";
-  if (disk_count) s += " " + vmm::virtio_cmdline(disk_count);
+  if (virtio_devices) s += " " + vmm::virtio_cmdline(virtio_devices);
   if (!extra.empty()) s += " " + extra;
   return s;
 }

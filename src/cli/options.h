@@ -23,6 +23,7 @@ struct RunArgs {
   uint32_t cpus = 1;
   uint64_t mem_bytes = 256ull << 20;
   std::vector<std::string> disks;  // raw --disk specs
+  bool rng = true;                 // --no-rng leaves the virtio-rng device out
   SaveArgs save;
   std::string api;  // --api PATH: control socket
   bool timings = false, verbose = false;
@@ -60,6 +61,8 @@ using Command = std::variant<HelpArgs, RunArgs, ResumeArgs, InspectArgs, VerifyA
 Command parse_command_line(const std::vector<std::string>& argv);
 
 // The guest's kernel command line for a fresh boot.
-std::string compose_cmdline(const std::string& extra, size_t disk_count);
+// The guest's command line: amber's defaults, one virtio_mmio.device= per
+// virtio device (disks, then rng), then the user's `extra`.
+std::string compose_cmdline(const std::string& extra, size_t virtio_devices);
 
 }  // namespace amber::cli

@@ -20,10 +20,19 @@ TEST(Options, RunWithEverything) {
   EXPECT_EQ(r.cpus, 2u);
   EXPECT_EQ(r.mem_bytes, 1ull << 30);
   EXPECT_EQ(r.disks.size(), 2u);
+  EXPECT_TRUE(r.rng);
   EXPECT_TRUE(r.save.then_continue);
   EXPECT_TRUE(r.save.compress);
   EXPECT_TRUE(r.timings);
   EXPECT_TRUE(r.verbose);
+}
+
+TEST(Options, NoRngLeavesTheEntropyDeviceOut) {
+  auto c = parse({"run", "--kernel", "bz", "--no-rng"});
+  EXPECT_FALSE(std::get<RunArgs>(c).rng);
+  EXPECT_THROW(parse({"run", "--kernel", "bz", "--no-rng=1"}), UsageError);
+  EXPECT_THROW(parse({"run", "--kernel", "bz", "--timings=no"}), UsageError);
+  EXPECT_THROW(parse({"resume", "x.amber", "--compress=9"}), UsageError);
 }
 
 TEST(Options, BadInputIsAUsageError) {

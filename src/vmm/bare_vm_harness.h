@@ -57,9 +57,10 @@ struct BareVm {
       out.append(b.begin(), b.end());
     });
   }
-  void boot(const char* name, uint64_t mem_bytes = 128ull << 20) {
+  void boot(const char* name, uint64_t mem_bytes = 128ull << 20, bool rng = false) {
     MachineConfig cfg;
     cfg.mem_bytes = mem_bytes;
+    cfg.rng = rng;
     GuestMemory mem;
     for (auto& r : x86::ram_layout(mem_bytes)) mem.add_region(r.gpa, Mapping::anonymous(r.size));
     m = std::make_unique<Machine>(hv, cfg, std::move(mem), std::vector<std::unique_ptr<block::DiskBackend>>{}, nullptr);

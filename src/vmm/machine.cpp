@@ -14,6 +14,7 @@
 #include "virtio/blk.h"
 #include "virtio/disk/disk_backend.h"
 #include "virtio/mmio_transport.h"
+#include "virtio/rng.h"
 #include "virtio/virtio_spec.h"
 #include "firmware/kernel_loader.h"
 #include "firmware/memory_map.h"
@@ -23,9 +24,9 @@
 
 namespace amber::vmm {
 
-std::string virtio_cmdline(size_t disk_count) {
+std::string virtio_cmdline(size_t count) {
   std::string s;
-  for (size_t i = 0; i < disk_count; ++i) {
+  for (size_t i = 0; i < count; ++i) {
     // Linux's virtio_mmio.device=<size>@<base>:<irq> (drivers/virtio/virtio_mmio.c).
     s += fmt::format("{}virtio_mmio.device=4K@{:#x}:{}", s.empty() ? "" : " ",
                      layout::kVirtioMmioBase + i * layout::kVirtioMmioSize, layout::kVirtioFirstIrq + i);
@@ -45,24 +46,28 @@ Machine::Machine(hv::Hypervisor& hv, MachineConfig config, GuestMemory memory,
 
   io_ = std::make_unique<IoThread>();
   for (size_t i = 0; i < disks.size(); ++i) {
-    uint64_t base = layout::kVirtioMmioBase + i * layout::kVirtioMmioSize;
-    irqs_.push_back(vm_->irqfd_line(layout::kVirtioFirstIrq + uint32_t(i)));
     disks_.push_back(disks[i].get());
-    auto blk = std::make_unique<virtio::Blk>(std::move(disks[i]));
-    auto t = std::make_unique<virtio::MmioTransport>(fmt::format("virtio-blk@{}", i), memory_, *irqs_.back(),
-                                                     std::move(blk));
-    mmio_.insert(*t, base, layout::kVirtioMmioSize);
-    // One queue per blk device: notifications for queue 0 wake the I/O
-    // thread instead of exiting to userspace on the vCPU thread.
-    int efd = check_sys(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), "eventfd");
-    if (vm_->add_ioeventfd(base + virtio::mmio::kQueueNotify, 4, 0, efd)) {
-      auto* tp = t.get();
-      io_->add(efd, [tp] { tp->notify(0); });
-    } else {
-      close(efd);  // notifications then arrive as MMIO writes; the transport handles them
-    }
-    transports_.push_back(std::move(t));
+    add_virtio(fmt::format("virtio-blk@{}", i), std::make_unique<virtio::Blk>(std::move(disks[i])));
   }
+  if (config_.rng) add_virtio("virtio-rng", std::make_unique<virtio::Rng>());
+}
+
+void Machine::add_virtio(std::string name, std::unique_ptr<virtio::VirtioDevice> dev) {
+  size_t i = transports_.size();
+  uint64_t base = layout::kVirtioMmioBase + i * layout::kVirtioMmioSize;
+  irqs_.push_back(vm_->irqfd_line(layout::kVirtioFirstIrq + uint32_t(i)));
+  auto t = std::make_unique<virtio::MmioTransport>(std::move(name), memory_, *irqs_.back(), std::move(dev));
+  mmio_.insert(*t, base, layout::kVirtioMmioSize);
+  // One queue per device: notifications for queue 0 wake the I/O thread
+  // instead of exiting to userspace on the vCPU thread.
+  int efd = check_sys(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), "eventfd");
+  if (vm_->add_ioeventfd(base + virtio::mmio::kQueueNotify, 4, 0, efd)) {
+    auto* tp = t.get();
+    io_->add(efd, [tp] { tp->notify(0); });
+  } else {
+    close(efd);  // notifications then arrive as MMIO writes; the transport handles them
+  }
+  transports_.push_back(std::move(t));
 }
 
 Machine::~Machine() { stop_threads(); }

@@ -32,6 +32,7 @@ class NullDevice;
 }  // namespace amber::dev
 namespace amber::virtio {
 class MmioTransport;
+class VirtioDevice;
 }
 namespace amber::image {
 class Image;
@@ -50,6 +51,9 @@ struct MachineConfig {
   uint64_t mem_bytes = 256ull << 20;
   std::string cmdline;  // the guest's full kernel command line (informational on resume)
   std::vector<DiskConfig> disks;
+  // A virtio-rng device after the disks (devices/virtio/rng.h), so guests
+  // and the clones of an image get fresh host entropy (docs/entropy.md).
+  bool rng = false;
   // RAM is fresh anonymous memory (a boot), not mapped from an image (a
   // resume): the image writer may then treat non-resident pages as zero.
   bool anonymous_memory = true;
@@ -106,7 +110,8 @@ class Machine {
   // drops the guest's private RAM changes and disk writes and re-applies the
   // image's vCPU/VM/device state. The run state (running/paused) is kept.
   // Throws Error for a VM that was booted, not resumed. Main loop only.
-  void reset_to_origin();
+  // Returns the milliseconds it took (the guest is stopped for that long).
+  double reset_to_origin();
   // The image a resumed VM came from; it must outlive the Machine.
   void set_origin(const image::Image* img) { origin_ = img; }
   const image::Image* origin() const { return origin_; }
@@ -148,6 +153,8 @@ class Machine {
   void post(Event e);
   void on_guest_output(std::span<const uint8_t> bytes);
   void create_devices();
+  // Puts `dev` in the next virtio-mmio window with the next IRQ.
+  void add_virtio(std::string name, std::unique_ptr<virtio::VirtioDevice> dev);
   void start_threads(bool paused);
   void stop_threads();
 
@@ -185,6 +192,8 @@ class Machine {
 };
 
 // The kernel command-line fragment announcing the virtio-mmio devices.
-std::string virtio_cmdline(size_t disk_count);
+// Linux's virtio_mmio.device= arguments for the first `count` windows
+// (disks first, then the rng device when configured).
+std::string virtio_cmdline(size_t count);
 
 }  // namespace amber::vmm

@@ -23,15 +23,16 @@ struct ConfigState {
   uint64_t mem_bytes = 0;
   std::string cmdline;
   std::vector<DiskConfigState> disks;
+  bool rng = false;  // absent in images made before virtio-rng: no device
   template <class Ar, class Self>
   static void describe(Ar& ar, Self& s) {
-    ar("cpus", s.cpus)("mem-bytes", s.mem_bytes)("cmdline", s.cmdline, 4096)("disks", s.disks, 16);
+    ar("cpus", s.cpus)("mem-bytes", s.mem_bytes)("cmdline", s.cmdline, 4096)("disks", s.disks, 16)("rng", s.rng);
   }
   bool operator==(const ConfigState&) const = default;
 };
 
 inline ConfigState to_state(const MachineConfig& c) {
-  ConfigState s{c.cpus, c.mem_bytes, c.cmdline, {}};
+  ConfigState s{c.cpus, c.mem_bytes, c.cmdline, {}, c.rng};
   for (auto& d : c.disks) s.disks.push_back({d.name, d.id, d.read_only});
   return s;
 }
@@ -41,6 +42,7 @@ inline MachineConfig from_state(const ConfigState& s) {
   c.cpus = s.cpus;
   c.mem_bytes = s.mem_bytes;
   c.cmdline = s.cmdline;
+  c.rng = s.rng;
   for (auto& d : s.disks) c.disks.push_back({d.name, d.id, d.read_only});
   return c;
 }

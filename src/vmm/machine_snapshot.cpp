@@ -84,7 +84,7 @@ StateNode Machine::save_state() {
 
 void Machine::restore_state(const StateNode& m) {
   auto cfg = load_state<ConfigState>(m.require_child("config"), "config");
-  if (cfg.cpus != config_.cpus || cfg.disks.size() != transports_.size())
+  if (cfg.cpus != config_.cpus || cfg.disks.size() != disks_.size() || cfg.rng != config_.rng)
     throw Error("image: machine configuration does not match the VM being restored");
   const StateNode& vcpus = m.require_child("vcpus");
   // VM-wide state first (PIC/IOAPIC/PIT/clock), then each vCPU in the
@@ -145,7 +145,8 @@ SaveResult Machine::save_image(const std::string& path, bool compress) {
   return r;
 }
 
-void Machine::reset_to_origin() {
+double Machine::reset_to_origin() {
+  auto t0 = std::chrono::steady_clock::now();
   if (!origin_) throw Error("reset needs a VM resumed from an image; this one was booted");
   const auto& img_ram = origin_->ram_regions();
   const auto& regions = memory_.regions();
@@ -178,6 +179,7 @@ void Machine::reset_to_origin() {
     // kick of its driver.
     for (auto& t : transports_) t->notify(0);
   }
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
 }
 
 }  // namespace amber::vmm
