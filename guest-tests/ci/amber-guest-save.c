@@ -17,15 +17,17 @@
  * Re-seed: every VM resumed from the image continues here with the same
  * kernel CRNG state, so all clones would produce the same "random" bytes
  * until the kernel's next scheduled reseed. After the wait this program
- * mixes 64 bytes of /dev/hwrng (amber's virtio-rng: fresh host entropy,
- * present when the kernel has CONFIG_HW_RANDOM_VIRTIO) into the pool and
- * forces a reseed with RNDRESEEDCRNG (random(4); root only), which also
- * mixes RDSEED/RDRAND and the interrupt timings since the resume. The
- * outcome is printed as one line: "amber-guest-save: reseeded (hwrng 64
- * bytes)" or "... (no hwrng)".
+ * credits 64 bytes of /dev/hwrng (amber's virtio-rng: fresh host entropy,
+ * present when the kernel has CONFIG_HW_RANDOM_VIRTIO) to the input pool
+ * with RNDADDENTROPY and forces a reseed with RNDRESEEDCRNG (random(4);
+ * root only), which also mixes RDSEED/RDRAND and the interrupt timings
+ * since the resume. The outcome is printed as one line:
+ * "amber-guest-save: reseeded (hwrng 64 bytes)" or "... (no hwrng)", or
+ * "... CRNG not initialized yet ..." when there is no key to replace.
  *
  * Build: gcc -static -Os -o amber-guest-save amber-guest-save.c
  * Usage: amber-guest-save [--no-reseed] [TTY]   (default /dev/ttyS0) */
+#include <errno.h>
 #include <fcntl.h>
 #include <linux/random.h>
 #include <stdio.h>
@@ -39,11 +41,14 @@
 #endif
 
 static int reseed(void) {
-  unsigned char seed[64];
+  struct {
+    struct rand_pool_info info;
+    unsigned char bytes[64];
+  } seed;
   ssize_t got = -1;
   int hw = open("/dev/hwrng", O_RDONLY | O_CLOEXEC);
   if (hw >= 0) {
-    got = read(hw, seed, sizeof seed);
+    got = read(hw, seed.bytes, sizeof seed.bytes);
     close(hw);
   }
   int fd = open("/dev/urandom", O_WRONLY | O_CLOEXEC);
@@ -51,20 +56,30 @@ static int reseed(void) {
     perror("amber-guest-save: /dev/urandom");
     return 1;
   }
-  /* Writing mixes into the input pool without crediting entropy; the
-   * reseed below then extracts from that pool into a new CRNG key. */
-  if (got > 0 && write(fd, seed, (size_t)got) != got) perror("amber-guest-save: write /dev/urandom");
-  memset(seed, 0, sizeof seed);
+  if (got > 0) {
+    /* Host entropy, credited in full: it can also complete the CRNG's
+     * first initialization. */
+    seed.info.entropy_count = (int)(got * 8);
+    seed.info.buf_size = (int)got;
+    if (ioctl(fd, RNDADDENTROPY, &seed) != 0) perror("amber-guest-save: RNDADDENTROPY");
+  }
+  memset(&seed, 0, sizeof seed);
+  const char *source = got > 0 ? "hwrng 64 bytes" : "no hwrng";
   if (ioctl(fd, RNDRESEEDCRNG) != 0) {
-    perror("amber-guest-save: RNDRESEEDCRNG");
+    int err = errno;
     close(fd);
+    if (err == ENODATA) {
+      /* Not initialized yet: there is no shared key to replace, and the
+       * CRNG will be keyed from what each clone gathers after the resume. */
+      printf("amber-guest-save: CRNG not initialized yet, nothing to re-key (%s)\n", source);
+      return 0;
+    }
+    errno = err;
+    perror("amber-guest-save: RNDRESEEDCRNG");
     return 1;
   }
   close(fd);
-  if (got > 0)
-    printf("amber-guest-save: reseeded (hwrng %zd bytes)\n", got);
-  else
-    printf("amber-guest-save: reseeded (no hwrng)\n");
+  printf("amber-guest-save: reseeded (%s)\n", source);
   return 0;
 }
 

@@ -1,9 +1,9 @@
 #!/bin/sh
-# ci-inner.sh AMBER DIR [N]  -- the part of ci-workflow.sh that runs where
+# ci-inner.sh AMBER DIR [N [CMDLINE]]  -- the part of ci-workflow.sh that runs where
 # /dev/kvm works (inside tools/kvm-sandbox.sh: busybox sh, so POSIX sh only).
 # DIR holds bzImage, ci.cpio.gz and disk.img. Prints "N passed, N failed".
 set -u
-amber=$1 dir=$2 n=${3:-10}
+amber=$1 dir=$2 n=${3:-10} extra=${4:-}
 work=/tmp/amber-ci
 rm -rf "$work" && mkdir -p "$work" && cd "$work" || exit 1
 pass=0 fail=0
@@ -29,7 +29,7 @@ wait_for() {
 cp "$dir/disk.img" disk.img
 start=$(date +%s)
 "$amber" run --kernel "$dir/bzImage" --initrd "$dir/ci.cpio.gz" --mem 256M --disk disk.img \
-  --cmdline "quiet amber.token=img-token" --save "$work/ci.amber" --then exit </dev/null >boot.out 2>boot.err
+  --cmdline "quiet amber.token=img-token $extra" --save "$work/ci.amber" --then exit </dev/null >boot.out 2>boot.err
 rc=$?
 if [ $rc -eq 0 ] && [ -f ci.amber ] && grep -q AMBER-READY boot.out && grep -q 'amber: saved' boot.err; then
   ok "boot + guest-requested save ($(($(date +%s) - start)) s; $(grep 'amber: saved' boot.err | tr -d '\r'))"

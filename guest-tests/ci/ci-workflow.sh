@@ -10,6 +10,8 @@
 #      an in-place reset must bring back the image's RAM token and drop a file
 #      written to the disk after the resume; stop ends the VM with status 0.
 #
+# AMBER_CI_CMDLINE adds to the guest's kernel command line (e.g.
+# amber.reseed=0 to see clones without the re-seed of docs/entropy.md).
 # Prints "N passed, N failed". Runs in tools/kvm-sandbox.sh (natively where
 # /dev/kvm works). Builds what it needs in $AMBER_BUILD_DIR (default build-api).
 set -euo pipefail
@@ -28,4 +30,4 @@ cp -f "$guest/bzImage" "$ci/bzImage"
 [ -f "$ci/disk.img" ] || guest-tests/linux/mkdisk.sh "$ci/disk.img" 8 >/dev/null
 exec tools/kvm-sandbox.sh --retries 4 --mem 2048 --timeout "${AMBER_CI_TIMEOUT:-900}" \
   --carry "$root/$build/tools/amber" --carry "$ci" --carry "$root/guest-tests/ci/ci-inner.sh" \
-  -- sh "$root/guest-tests/ci/ci-inner.sh" "$root/$build/tools/amber" "$ci" "$n"
+  -- sh "$root/guest-tests/ci/ci-inner.sh" "$root/$build/tools/amber" "$ci" "$n" "${AMBER_CI_CMDLINE:-}"

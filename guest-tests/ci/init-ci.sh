@@ -15,6 +15,12 @@ if token=$(amber_param amber.token); then
   echo "$token" >/tmp/token
   amber_result token "$token"
 fi
+# A CI image is taken once the kernel CRNG is initialized (what services
+# that need randomness wait for anyway). Reading /dev/random blocks until
+# then; Linux 6.1 gathers timer jitter meanwhile (try_to_generate_entropy).
+# So every clone starts from the same initialized CRNG key: the case the
+# re-seed in amber-guest-save exists for.
+head -c 1 /dev/random >/dev/null
 amber_marker AMBER-READY
 reseed=
 [ "$(amber_param amber.reseed)" = 0 ] && reseed=--no-reseed

@@ -1,5 +1,6 @@
 // Image::open (validation of an untrusted file) and Image::map_ram.
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zstd.h>
@@ -197,6 +198,35 @@ Image Image::open(const std::string& path) {
   return img;
 }
 
+namespace {
+
+// Holes of at least kAnonHoleMin in a raw RAM region are mapped anonymously
+// over the file mapping. A read fault there then maps the kernel's shared
+// zero page, where a file mapping would allocate a page-cache page for the
+// hole (on tmpfs, shmem_fault even adds that page to the image file). The
+// cap bounds the mmap calls (and VMAs) a fragmented image can cost a resume.
+constexpr uint64_t kAnonHoleMin = 2ull << 20;
+constexpr size_t kMaxAnonHoles = 256;
+
+void map_holes_anonymously(const Mapping& m, const std::vector<Extent>& runs, uint64_t size) {
+  size_t mapped = 0;
+  auto hole = [&](uint64_t from, uint64_t to) {
+    if (to - from < kAnonHoleMin || mapped == kMaxAnonHoles) return;
+    void* p = ::mmap(m.data() + from, to - from, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
+    if (p == MAP_FAILED) throw SysError(fmt::format("mmap {} bytes over a RAM hole", to - from), errno);
+    ++mapped;
+  };
+  uint64_t pos = 0;  // runs are sorted and disjoint (checked at open)
+  for (auto& e : runs) {
+    hole(pos, e.offset);
+    pos = e.offset + e.length;
+  }
+  hole(pos, size);
+}
+
+}  // namespace
+
 Mapping Image::map_ram(size_t i, unsigned threads) const {
   if (i >= ram_.size()) throw Error(fmt::format("{}: no RAM region {} (image has {})", path_, i, ram_.size()));
   auto& r = ram_[i];
@@ -207,9 +237,12 @@ Mapping Image::map_ram(size_t i, unsigned threads) const {
   if (static_cast<uint64_t>(st.st_size) < r.file_offset + r.stored_size)
     throw Error(fmt::format("{}: truncated: RAM region {} ends at {}, file has {} bytes", path_, i,
                             r.file_offset + r.stored_size, st.st_size));
-  if (!r.compressed())
-    return Mapping::file(fd_, r.size, static_cast<off_t>(r.file_offset), PROT_READ | PROT_WRITE,
-                         MAP_PRIVATE | MAP_NORESERVE);
+  if (!r.compressed()) {
+    Mapping m = Mapping::file(fd_, r.size, static_cast<off_t>(r.file_offset), PROT_READ | PROT_WRITE,
+                              MAP_PRIVATE | MAP_NORESERVE);
+    map_holes_anonymously(m, r.runs, r.size);
+    return m;
+  }
 
   Mapping mem = Mapping::anonymous(r.size);
   unsigned workers = worker_count(threads, r.chunks.size());

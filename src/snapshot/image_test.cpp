@@ -2,7 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/mman.h>
+#include <sys/stat.h>
+
 #include <cstring>
+#include <filesystem>
 
 #include "snapshot/test_util.h"
 
@@ -143,6 +147,39 @@ TEST(Image, PrivateAnonymousSkipsUnpopulatedPagesWithSameResult) {
   EXPECT_EQ(a.ram_regions()[0].runs, b.ram_regions()[0].runs);
   EXPECT_EQ(a.ram_regions()[0].runs.size(), 2u);
   expect_ram_equal(a, 0, ram);
+}
+
+TEST(Image, ReadingLargeHolesAddsNothingToATmpfsImage) {
+  // On tmpfs, a read fault in a file hole allocates a page and adds it to
+  // the file; map_ram maps large holes anonymously so the image stays as
+  // sparse as it was written (clones on /dev/shm do not grow it).
+  if (!std::filesystem::is_directory("/dev/shm")) GTEST_SKIP() << "no /dev/shm on this machine";
+  TempDir dir("/dev/shm");
+  Mapping ram = testing::make_ram(16384, {7, 9000});  // 64 MiB, 8 KiB of data
+  SaveInput in;
+  in.ram.push_back({0, {ram.data(), ram.size()}});
+  write_image(dir.file("shm.amber"), in);
+  auto blocks = [&] {
+    struct stat st {};
+    EXPECT_EQ(::stat(dir.file("shm.amber").c_str(), &st), 0);
+    return static_cast<uint64_t>(st.st_blocks) * 512;
+  };
+  uint64_t before = blocks();
+  auto img = Image::open(dir.file("shm.amber"));
+  Mapping m = img.map_ram(0);
+  uint64_t sum = 0;
+  for (size_t off = 0; off < m.size(); off += 4096) sum += m.data()[off + 1];
+  EXPECT_EQ(std::memcmp(m.data(), ram.data(), ram.size()), 0);
+  EXPECT_NE(sum, 0u);
+  // Only the 2 MiB-aligned neighbourhoods of the two data pages may be read
+  // through the file; everything else must not grow it.
+  EXPECT_LE(blocks(), before + (4u << 20)) << "reading holes allocated " << (blocks() - before) << " bytes";
+  // A hole written by the guest and dropped again (the in-place reset) reads
+  // as zeros, like the image.
+  m.data()[4096 * 12000] = 0x77;
+  ASSERT_EQ(::madvise(m.data(), m.size(), MADV_DONTNEED), 0);
+  EXPECT_EQ(m.data()[4096 * 12000], 0);
+  EXPECT_EQ(std::memcmp(m.data(), ram.data(), ram.size()), 0);
 }
 
 TEST(Image, MapPrivateWritesDoNotReachTheFile) {

@@ -20,8 +20,9 @@ namespace amber::image::testing {
 
 class TempDir {
  public:
-  TempDir() {
-    std::string t = (std::filesystem::temp_directory_path() / "amber-img-XXXXXX").string();
+  // Under `parent` (default: the system's temp directory).
+  explicit TempDir(const std::filesystem::path& parent = std::filesystem::temp_directory_path()) {
+    std::string t = (parent / "amber-img-XXXXXX").string();
     if (!::mkdtemp(t.data())) throw std::runtime_error("mkdtemp");
     path_ = t;
   }
