@@ -61,6 +61,32 @@ TEST_F(BootTest, InteractiveShellAnswersAndExitEndsAmber) {
   EXPECT_EQ(p->wait(), ExitStatus::exited(0)) << p->transcript();
 }
 
+// The virtio-rng device (docs/entropy.md) is found by Linux's virtio-mmio
+// bus as device ID 4 in the window after the disks; --no-rng leaves it out.
+// (The test kernel has no hw_random driver, so no /dev/hwrng appears.)
+TEST_F(BootTest, TheGuestFindsTheEntropyDeviceUnlessNoRng) {
+  auto p = amber({"run", "--kernel", guest_file("bzImage"), "--initrd", guest_file("shell.cpio.gz"), "--cmdline",
+                  kQuiet});
+  ASSERT_TRUE(wait_prompt(*p));
+  auto ids = shell(*p, "echo $(cat /sys/bus/virtio/devices/*/device)");
+  ASSERT_TRUE(ids);
+  EXPECT_EQ(*ids, "0x0004") << p->transcript();
+  auto cmdline = shell(*p, "cat /proc/cmdline");
+  ASSERT_TRUE(cmdline);
+  EXPECT_TRUE(has_word(*cmdline, "virtio_mmio.device=4K@0xd0000000:5")) << *cmdline;
+  ASSERT_TRUE(p->send("exit\n"));
+  EXPECT_EQ(p->wait(), ExitStatus::exited(0)) << p->transcript();
+
+  auto q = amber({"run", "--kernel", guest_file("bzImage"), "--initrd", guest_file("shell.cpio.gz"), "--no-rng",
+                  "--cmdline", kQuiet});
+  ASSERT_TRUE(wait_prompt(*q));
+  auto n = shell(*q, "echo $(ls /sys/bus/virtio/devices | wc -l)-$(grep -c virtio_mmio /proc/cmdline)");
+  ASSERT_TRUE(n);
+  EXPECT_EQ(*n, "0-0") << q->transcript();
+  ASSERT_TRUE(q->send("exit\n"));
+  EXPECT_EQ(q->wait(), ExitStatus::exited(0)) << q->transcript();
+}
+
 TEST_F(BootTest, SigtermStopsARunningGuestWith130) {
   auto p = amber({"run", "--kernel", guest_file("bzImage"), "--initrd", guest_file("ticks.cpio.gz"), "--cmdline",
                   kQuiet});

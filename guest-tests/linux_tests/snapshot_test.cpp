@@ -230,7 +230,7 @@ TEST_F(SnapshotTest, VerifyFindsCorruptionAndTruncation) {
 
   auto text = amber_run({"inspect", image});
   ASSERT_EQ(text.status, ExitStatus::exited(0)) << text.transcript();
-  EXPECT_NE(text.out.find("machine: 1 vCPU, 256 MiB RAM; devices: cmos i8042 uart0 virtio-blk@0; disks: vda"),
+  EXPECT_NE(text.out.find("machine: 1 vCPU, 256 MiB RAM; devices: cmos i8042 uart0 virtio-blk@0 virtio-rng; disks: vda"),
             std::string::npos)
       << text.out.substr(0, 2000);
 

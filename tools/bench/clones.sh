@@ -14,12 +14,14 @@
 #         is summed from /proc/PID/smaps_rollup: PSS (what they really cost
 #         the host: shared page-cache pages of the image are split among
 #         them) against RSS (what they would cost if each had its own copy
-#         of every page it maps: the naive sum), plus Private_Dirty (each
-#         clone's own guest writes and VMM heap). Then `amber ctl SOCK stop`.
+#         of every page it maps: the naive sum), plus Anonymous (each
+#         clone's own: guest writes and VMM heap) and the PSS of the image's
+#         pages (Pss_File + Pss_Shmem: L1's /tmp is tmpfs). Then
+#         `amber ctl SOCK stop`.
 # reset   one clone with --api: the guest dirties 64 MiB (dd to a file in its
 #         RAM-backed root), then `amber ctl SOCK reset`; R times. Reported:
 #         amber's "reset_ms" (the guest is stopped for that long), the clone's
-#         Private_Dirty before and after, and that the file is gone.
+#         Anonymous memory before and after, and that the file is gone.
 # sizes   resume latency of the same guest saved at each of AMBER_BENCH_SIZES
 #         (MiB, default "256 4096"), R resumes each: "to KVM_RUN", "to output".
 #
@@ -86,24 +88,28 @@ for n in $counts; do
     i=$((i + 1))
   done
   t=0
-  while [ "$(grep -l tok-42 log."$n".* 2>/dev/null | wc -l)" -lt "$n" ] && [ "$t" -lt 600 ]; do sleep 1; t=$((t + 1)); done
+  # benchrun prints each mark as it happens; its -o copy is complete only at exit.
+  while [ "$(grep -l 'mark tok' res."$n".* 2>/dev/null | wc -l)" -lt "$n" ] && [ "$t" -lt 600 ]; do
+    sleep 1; t=$((t + 1))
+    [ $((t % 15)) = 0 ] && echo "... $n clones: $(grep -l 'mark tok' res."$n".* 2>/dev/null | wc -l) answered after $t s"
+  done
   pids=$(pidof amber || true)
   echo "CLONEMEM $n processes $(echo "$pids" | wc -w)"
   echo "CLONEMEM $n pss_kib $(smaps_sum Pss $pids)"
   echo "CLONEMEM $n rss_kib $(smaps_sum Rss $pids)"
-  echo "CLONEMEM $n private_dirty_kib $(smaps_sum Private_Dirty $pids)"
-  echo "CLONEMEM $n pss_file_kib $(smaps_sum Pss_File $pids)"
+  echo "CLONEMEM $n anon_kib $(smaps_sum Anonymous $pids)"
+  echo "CLONEMEM $n pss_image_kib $(( $(smaps_sum Pss_File $pids) + $(smaps_sum Pss_Shmem $pids) ))"
   i=1
   while [ "$i" -le "$n" ]; do ./amber ctl "$w/s.$n.$i" stop >/dev/null 2>&1 || true; i=$((i + 1)); done
   wait
   i=1
   while [ "$i" -le "$n" ]; do
-    if grep -q tok-42 "log.$n.$i"; then
+    if grep -q 'mark tok' "res.$n.$i"; then
       echo "CLONE $n $i kvmrun_ms $(timings_total "log.$n.$i")"
       echo "CLONE $n $i output_ms $(val first-stdout "res.$n.$i")"
       echo "CLONE $n $i tok_ms $(val 'mark tok' "res.$n.$i")"
     else
-      bad "clone $i of $n never answered: $(tail -n 3 "res.$n.$i")"; tail -c 800 "log.$n.$i"
+      bad "clone $i of $n never answered: $(tail -n 3 "res.$n.$i")"; tr -d '\r' <"log.$n.$i" | tail -c 1500
     fi
     i=$((i + 1))
   done
@@ -117,16 +123,16 @@ exec 3>in.r
 printf '\necho tok-$((6*7))\n' >&3
 wait_for tok-42 out.r 300 || bad "reset clone: no answer"
 r=1
-while [ "$r" -le "$reps" ] && [ "$fail" = 0 ]; do
+while [ "$r" -le "$reps" ]; do
   printf 'dd if=/dev/zero of=/dirty bs=1M count=64 2>/dev/null; echo dirty-$((100+%s))\n' "$r" >&3
   wait_for "dirty-$((100 + r))" out.r 300 || { bad "reset $r: the guest never dirtied its RAM"; break; }
-  before=$(smaps_sum Private_Dirty "$apid")
+  before=$(smaps_sum Anonymous "$apid")
   ans=$(./amber ctl "$w/s.r" reset 2>&1) || { bad "reset $r: $ans"; break; }
-  after=$(smaps_sum Private_Dirty "$apid")
+  after=$(smaps_sum Anonymous "$apid")
   echo "RESET $r answer $ans"
   echo "RESET $r reset_ms $(echo "$ans" | sed -n 's/.*"reset_ms":\([0-9.]*\).*/\1/p')"
-  echo "RESET $r dirty_before_kib $before"
-  echo "RESET $r dirty_after_kib $after"
+  echo "RESET $r anon_before_kib $before"
+  echo "RESET $r anon_after_kib $after"
   printf '\n[ -e /dirty ] && echo still-$((200+%s)) || echo gone-$((200+%s))\n' "$r" "$r" >&3
   if wait_for "gone-$((200 + r))" out.r 120; then echo "RESET $r file_gone 1"; else bad "reset $r: /dirty survived the reset"; fi
   r=$((r + 1))
@@ -172,24 +178,27 @@ mem() { awk -v n="$1" -v m="$2" '$1 == "CLONEMEM" && $2 == n && $3 == m { print 
 mib() { awk -v x="$1" 'BEGIN { if (x == "" || x == "-") print "-"; else printf "%.1f", x / 1024 }'; }
 
 echo
-echo "Clones of one 256 MiB image started at once (per-clone latency: median / p95, ms)"
-printf '  %6s %17s %17s %17s %10s %10s %9s %12s\n' clones "to KVM_RUN" "to output" "to tok-42" "PSS MiB" "RSS MiB" "PSS/RSS" "PSS/clone"
+echo "Clones of one 256 MiB image started at once (per-clone latency: median / p95, ms; memory of all clones, MiB)"
+printf '  %6s %17s %17s %17s %8s %8s %8s %10s %8s %10s\n' clones "to KVM_RUN" "to output" "to tok-42" PSS RSS PSS/RSS PSS/clone anon "image PSS"
 for n in $counts; do
   pss=$(mem "$n" pss_kib) rss=$(mem "$n" rss_kib)
-  printf '  %6s %8s / %-6s %8s / %-6s %8s / %-6s %10s %10s %9s %12s\n' "$n" \
+  printf '  %6s %8s / %-6s %8s / %-6s %8s / %-6s %8s %8s %8s %10s %8s %10s\n' "$n" \
     "$(clone_vals "$n" kvmrun_ms | median)" "$(clone_vals "$n" kvmrun_ms | p95)" \
     "$(clone_vals "$n" output_ms | median)" "$(clone_vals "$n" output_ms | p95)" \
     "$(clone_vals "$n" tok_ms | median)" "$(clone_vals "$n" tok_ms | p95)" \
-    "$(mib "$pss")" "$(mib "$rss")" "$(ratio "$pss" "$rss")" "$(mib "$(awk -v p="$pss" -v n="$n" 'BEGIN { if (p == "") print ""; else print p / n }')")"
+    "$(mib "$pss")" "$(mib "$rss")" "$(ratio "$pss" "$rss")" \
+    "$(mib "$(awk -v p="$pss" -v n="$n" 'BEGIN { if (p == "") print ""; else print p / n }')")" \
+    "$(mib "$(mem "$n" anon_kib)")" "$(mib "$(mem "$n" pss_image_kib)")"
 done
-echo "  (RSS = the naive sum: every clone holding its own copy of every page it maps.)"
+echo "  RSS = the naive sum: every clone holding its own copy of every page it maps."
+echo "  anon = private memory (guest writes, VMM heap); image PSS = the image's shared pages."
 
 rv() { awk -v m="$1" '$1 == "RESET" && $3 == m && $4 != "" { print $4 }' "$work.out"; }
 echo
 echo "In-place reset of a 256 MiB clone after the guest dirtied 64 MiB ($reps resets)"
 echo "  reset_ms median $(rv reset_ms | median) (range $(rv reset_ms | minmax));" \
-  "clone Private_Dirty median $(mib "$(rv dirty_before_kib | median)") MiB before," \
-  "$(mib "$(rv dirty_after_kib | median)") MiB after; file gone after $(rv file_gone | grep -c 1)/$reps resets"
+  "the clone's private (anonymous) memory, median $(mib "$(rv anon_before_kib | median)") MiB before," \
+  "$(mib "$(rv anon_after_kib | median)") MiB after; file gone after $(rv file_gone | grep -c 1)/$reps resets"
 
 sv() { awk -v s="$1" -v m="$2" '$1 == "SIZE" && $2 == s && $3 == m && $4 != "" { print $4 }' "$work.out"; }
 echo
