@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "virtio/disk/disk_backend.h"
-#include "virtio/disk/unique_fd.h"
+#include "amber/unique_fd.h"
 
 namespace amber::block {
 
