@@ -118,6 +118,7 @@ BootResult load_pvh(const GuestMemory& mem, std::span<const uint8_t> file, std::
     // The bss tail: guest RAM may be reused (a reboot), so zero it explicitly.
     auto tail = mem.try_slice(s.paddr + s.filesz, s.memsz - s.filesz);
     if (!tail) throw Error(fmt::format("kernel: ELF segment at {:#x} is outside guest RAM", s.paddr));
+    populate_for_write(tail->data(), tail->size());
     std::fill(tail->begin(), tail->end(), uint8_t{0});
   }
   write_cmdline(mem, cmdline, layout::kCmdlineMax - 1);

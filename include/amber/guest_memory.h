@@ -83,6 +83,9 @@ class GuestMemory {
   void write(uint64_t gpa, std::span<const uint8_t> data) const {
     auto s = try_slice(gpa, data.size());
     if (!s) throw Error(fmt::format("guest write of {} bytes at {:#x} is outside RAM", data.size(), gpa));
+    // Large writes are the kernel and initrd at boot: fault their pages in
+    // at once (mapping.h). The partial first and last pages are written too.
+    if (data.size() >= kPopulateMin) populate_for_write(s->data(), data.size());
     if (!data.empty()) std::memcpy(s->data(), data.data(), data.size());
   }
   void read(uint64_t gpa, std::span<uint8_t> out) const {
@@ -92,6 +95,8 @@ class GuestMemory {
   }
 
  private:
+  static constexpr size_t kPopulateMin = 64 * 1024;
+
   void add(GuestRegion r) {
     if (r.size == 0) throw Error("empty guest memory region");
     if (r.gpa + r.size < r.gpa) throw Error("guest memory region wraps around");

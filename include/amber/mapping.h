@@ -10,6 +10,20 @@
 
 namespace amber {
 
+// Faults in the pages under [p, p + len) for writing with one madvise call
+// (MADV_POPULATE_WRITE, Linux 5.14) instead of one page fault per 4 KiB as
+// the bytes are written: under nested virtualization a fault costs tens of
+// microseconds. Only for memory about to be written in full (it allocates).
+// Best effort: where the kernel lacks it, pages fault in lazily as before.
+inline void populate_for_write(void* p, size_t len) noexcept {
+  constexpr int kMadvPopulateWrite = 23;  // uapi asm-generic/mman-common.h
+  constexpr uintptr_t kPage = 4096;
+  if (len == 0) return;
+  uintptr_t from = reinterpret_cast<uintptr_t>(p) & ~(kPage - 1);
+  uintptr_t to = (reinterpret_cast<uintptr_t>(p) + len + kPage - 1) & ~(kPage - 1);
+  (void)::madvise(reinterpret_cast<void*>(from), to - from, kMadvPopulateWrite);
+}
+
 class Mapping {
  public:
   Mapping() = default;

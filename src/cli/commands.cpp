@@ -6,6 +6,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <fstream>
 #include <iterator>
 #include <thread>
@@ -14,6 +15,8 @@
 
 #include "amber/error.h"
 #include "amber/log.h"
+#include "amber/mapping.h"
+#include "amber/unique_fd.h"
 #include "api/api_client.h"
 #include "api/api_server.h"
 #include "api/machine_api.h"
@@ -32,34 +35,43 @@ namespace amber::cli {
 
 namespace {
 
-std::vector<uint8_t> read_file(const std::string& path, const char* what) {
+// A whole input file (kernel, initrd, bare-metal guest) in memory.
+struct FileBytes {
+  Mapping buf;
+  size_t size = 0;
+  std::span<const uint8_t> bytes() const { return {buf.data(), size}; }
+  bool empty() const { return size == 0; }
+};
+
+FileBytes read_file(const std::string& path, const char* what) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) throw SysError(fmt::format("{} {}", what, path), errno);
-  // One allocation of the file's size and large reads: a 17 MB vmlinux
-  // appended 64 KiB at a time cost half a second in the sandbox.
+  UniqueFd owner(fd);
   struct stat st {};
-  if (::fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
-    ::close(fd);
-    throw Error(fmt::format("{} {}: is a directory", what, path));
-  }
-  std::vector<uint8_t> data(st.st_size > 0 ? size_t(st.st_size) : 0);
-  size_t got = 0;
+  if (::fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) throw Error(fmt::format("{} {}: is a directory", what, path));
+  // One buffer of the file's size (grown only for pipes), faulted in with
+  // one call before read() fills it: reading a 17 MB vmlinux into a fresh
+  // buffer page by page cost 1.2-3 s in the sandbox, mostly page faults.
+  FileBytes f;
+  size_t expected = st.st_size > 0 ? size_t(st.st_size) : 0;
+  f.buf = Mapping::anonymous(expected + (1 << 16));  // room to see EOF without growing
+  populate_for_write(f.buf.data(), expected);
   for (;;) {
-    if (got == data.size()) data.resize(std::max<size_t>(data.size() * 2, 1 << 16));
-    ssize_t n = ::read(fd, data.data() + got, data.size() - got);
+    if (f.size == f.buf.size()) {  // a pipe or a file that grew: double
+      Mapping bigger = Mapping::anonymous(f.buf.size() * 2);
+      std::memcpy(bigger.data(), f.buf.data(), f.size);
+      f.buf = std::move(bigger);
+    }
+    ssize_t n = ::read(fd, f.buf.data() + f.size, f.buf.size() - f.size);
     if (n < 0) {
       if (errno == EINTR) continue;
-      int e = errno;
-      ::close(fd);
-      throw SysError(fmt::format("{} {}", what, path), e);
+      throw SysError(fmt::format("{} {}", what, path), errno);
     }
     if (n == 0) break;
-    got += size_t(n);
+    f.size += size_t(n);
   }
-  ::close(fd);
-  data.resize(got);
-  if (data.empty()) throw Error(fmt::format("{} {}: file is empty", what, path));
-  return data;
+  if (f.empty()) throw Error(fmt::format("{} {}: file is empty", what, path));
+  return f;
 }
 
 // SIGINT/SIGTERM/SIGHUP stop the VM cleanly: they are blocked in every
@@ -126,7 +138,7 @@ int run_machine(vmm::Machine& m, const SaveArgs& save, const std::string& api, T
 int cmd_run(const RunArgs& a) {
   Timings t(a.timings);
   block_stop_signals();
-  std::vector<uint8_t> kernel, initrd, bare;
+  FileBytes kernel, initrd, bare;
   if (!a.kernel.empty()) kernel = read_file(a.kernel, "kernel");
   if (!a.initrd.empty()) initrd = read_file(a.initrd, "initrd");
   if (!a.bare.empty()) bare = read_file(a.bare, "bare-metal guest");
@@ -149,11 +161,11 @@ int cmd_run(const RunArgs& a) {
   vmm::Machine m(hv, cfg, anonymous_ram(cfg.mem_bytes), std::move(disks), &console);
   t.mark("create VM");
   if (!bare.empty()) {
-    m.boot_bare(bare);
+    m.boot_bare(bare.bytes());
   } else {
     std::string desc;
     try {
-      desc = m.boot_linux(kernel, initrd);
+      desc = m.boot_linux(kernel.bytes(), initrd.bytes());
     } catch (const Error& e) {
       // The loader sees bytes, not files: name the files here.
       throw Error(fmt::format("{} (kernel {}{}{})", e.what(), a.kernel, a.initrd.empty() ? "" : ", initrd ",
