@@ -130,6 +130,12 @@ if wait_for 'amber# ' out.r 120 nl; then
     else
       bad "after reset: $(grep -a 'T=' out.r | tail -2 | tr -d '\r')"
     fi
+    # The reset puts the VM back inside amber-guest-save, which re-seeds again.
+    if tail -c +"$from" out.r | grep -aq 'amber-guest-save: reseeded'; then
+      ok "after reset: the guest re-seeded its CRNG again"
+    else
+      bad "after reset: no re-seed line"
+    fi
   else
     bad "no prompt after reset"
   fi

@@ -129,9 +129,6 @@ int run_machine(vmm::Machine& m, const SaveArgs& save, const std::string& api, T
   if (server) server->stop();
   if (out.reason == vmm::StopReason::kError) log::error("{}", out.message);
   if (out.reason == vmm::StopReason::kSignal) log::info("stopped by a signal");
-  // A triple fault also ends here: say so, since a crashed guest would
-  // otherwise look like a clean reboot (both exit 0, like QEMU -no-reboot).
-  if (out.reason == vmm::StopReason::kGuestShutdown) log::warn("the guest shut down (a triple fault: a crash, or reboot=t)");
   return out.exit_status();
 }
 

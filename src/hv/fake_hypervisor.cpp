@@ -165,6 +165,8 @@ void FakeVcpu::set_boot_state(const CpuBootState& s) {
   regs_.rip = s.rip;
 }
 
+std::string FakeVcpu::describe_registers() { return fmt::format("rip={:#x}", regs_.rip); }
+
 StateNode FakeVcpu::save_state() {
   collect_filled();
   return amber::save_state(regs_);

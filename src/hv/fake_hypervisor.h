@@ -115,6 +115,7 @@ class FakeVcpu final : public Vcpu {
   void set_boot_state(const CpuBootState& s) override;
   StateNode save_state() override;
   void restore_state(const StateNode& n) override;
+  std::string describe_registers() override;
 
   // ---- scripting ----
   void push(Step step);

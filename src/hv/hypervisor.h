@@ -59,6 +59,9 @@ class Vcpu {
   // Full architectural state in the documented ioctl order (docs/image-format.md).
   virtual StateNode save_state() = 0;
   virtual void restore_state(const StateNode& n) = 0;
+  // One line with the registers that tell where a guest died ("rip=... cr2=
+  // ..."), for the report of a triple fault. On the vCPU's own thread.
+  virtual std::string describe_registers() = 0;
 };
 
 // How guest RAM regions are registered (KVM memory slots).

@@ -125,6 +125,17 @@ void KvmVcpu::complete_pending_exit() {
   needs_completion_ = false;
 }
 
+std::string KvmVcpu::describe_registers() {
+  kvm_regs r{};
+  kvm_sregs s{};
+  if (ioctl_retry(fd_.get(), KVM_GET_REGS, &r) < 0 || ioctl_retry(fd_.get(), KVM_GET_SREGS, &s) < 0)
+    return fmt::format("(registers unreadable: {})", std::strerror(errno));
+  return fmt::format("rip={:#x} rsp={:#x} rflags={:#x} cs={:#x} cr0={:#x} cr2={:#x} cr3={:#x} cr4={:#x} efer={:#x} "
+                     "idt={:#x}/{:#x} gdt={:#x}/{:#x} tr={:#x}",
+                     r.rip, r.rsp, r.rflags, s.cs.selector, s.cr0, s.cr2, s.cr3, s.cr4, s.efer, s.idt.base,
+                     s.idt.limit, s.gdt.base, s.gdt.limit, s.tr.base);
+}
+
 StateNode KvmVcpu::save_state() {
   complete_pending_exit();
   return save_vcpu_state(fd_.get(), *vm_, cpuid_);

@@ -27,6 +27,7 @@ class KvmVcpu final : public hv::Vcpu {
   // On the vCPU's own thread, not inside run(). docs/vcpu-state.md.
   StateNode save_state() override;
   void restore_state(const StateNode& n) override;
+  std::string describe_registers() override;
 
   int fd() const noexcept { return fd_.get(); }
   const std::vector<kvm_cpuid_entry2>& cpuid() const noexcept { return cpuid_; }

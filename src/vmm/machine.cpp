@@ -137,7 +137,13 @@ void Machine::start_threads(bool paused) {
         *vcpus_[i], [this](const hv::VcpuExit& e) { return handle_exit(e, pio_, mmio_); },
         [this](uint32_t idx, const ExitResult& r) {
           switch (r.action) {
-            case ExitAction::kShutdown: request_stop(StopReason::kGuestShutdown); break;
+            case ExitAction::kShutdown:
+              // A triple fault (or reboot=t): the registers say where, since
+              // a crashed guest otherwise looks like a clean reboot.
+              log::warn("vCPU {}: the guest shut down (triple fault: a crash, or reboot=t): {}", idx,
+                        vcpus_[idx]->describe_registers());
+              request_stop(StopReason::kGuestShutdown);
+              break;
             case ExitAction::kReset: request_stop(StopReason::kGuestReset); break;
             case ExitAction::kHalted: break;  // this vCPU is done; the others go on
             default: request_stop(StopReason::kError, fmt::format("vCPU {}: {}", idx, r.error)); break;

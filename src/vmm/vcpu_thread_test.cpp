@@ -31,6 +31,7 @@ class SpinningVcpu : public hv::Vcpu {
     return n;
   }
   void restore_state(const StateNode&) override {}
+  std::string describe_registers() override { return "rip=0"; }
 
   std::atomic<bool> immediate_exit_{false};
   std::atomic<uint64_t> runs_{0};
