@@ -94,6 +94,9 @@ if [ "$got" -eq "$n" ] && [ "$distinct" -eq "$n" ]; then
 else
   bad "clone entropy: $got values, $distinct distinct"; cat rand.all
 fi
+# The clones shared the image's page cache; none of their writes may reach it.
+"$amber" verify ci.amber >verify.out 2>&1 && ok "image intact after the $n clones" ||
+  bad "image changed by the clones: $(cat verify.out)"
 grep -q 'amber-guest-save: reseeded' out.1 && ok "clone 1: $(tr -d '\r' <out.1 | grep -a -m1 'amber-guest-save: reseeded')" ||
   bad "clone 1 did not re-seed: $(tr -d '\r' <out.1 | grep -a -m1 amber-guest-save)"
 
