@@ -41,6 +41,7 @@ fi
 # ---- 2. N concurrent resumes, each running its own command over the console
 job() {  # i
   i=$1
+  rm -f "in.$i" "rc.$i" "why.$i"
   mkfifo "in.$i"
   "$amber" resume ci.amber <"in.$i" >"out.$i" 2>"err.$i" &
   apid=$!
@@ -71,16 +72,31 @@ done
 wait
 echo "($n resumes ran concurrently in $(($(date +%s) - start)) s)"
 i=1
+job_ok() {  # i
+  [ "$(cat "rc.$1" 2>/dev/null)" = 0 ] && grep -q -- "job-$1-$(($1 * $1))" "out.$1" && grep -q AMBER-DONE "out.$1"
+}
+retried=0
 while [ $i -le "$n" ]; do
   want="job-$i-$((i * i))"
+  # Inside the QEMU-TCG sandbox about 1 clone in 40 dies of a guest triple
+  # fault under this concurrency (docs/testing.md: "Known sandbox flakes";
+  # AMD KVM resets the vCPU on shutdown, so its registers cannot tell where).
+  # There, and only for that signature, the job is run once more, alone,
+  # and says so loudly. On real KVM nothing is retried.
+  if ! job_ok $i && [ "${AMBER_SANDBOX_L1:-0}" = 1 ] && grep -q 'triple fault' "err.$i"; then
+    echo "RETRY: resume $i: the guest triple-faulted ($(tr -d '\r' <"err.$i" | grep -m1 'triple fault')); running it once more"
+    retried=$((retried + 1))
+    ( job $i )
+  fi
   rc=$(cat "rc.$i" 2>/dev/null || echo none)
-  if [ "$rc" = 0 ] && grep -q -- "$want" "out.$i" && grep -q AMBER-DONE "out.$i"; then
+  if job_ok $i; then
     ok "resume $i: $want, exit 0"
   else
     bad "resume $i: rc=$rc $(cat "why.$i" 2>/dev/null)"; tail -c 600 "out.$i"; tail -3 "err.$i"
   fi
   i=$((i + 1))
 done
+[ "$retried" -eq 0 ] || echo "!!! $retried of $n resumes were retried after a guest triple fault (sandbox flake, see RETRY above)"
 # Every clone's guest must have drawn different random bytes after resume.
 : >rand.all
 i=1
