@@ -5,11 +5,13 @@
 #include <functional>
 #include <vector>
 
-#include "recording_irq.h"
+#include "amber/fake/recording_irq.h"
 #include "uart.h"
 
 namespace amber::dev {
 namespace {
+
+using amber::fake::RecordingIrq;
 
 constexpr uint8_t kThr = 0, kIer = 1, kFcr = 2, kLcr = 3, kMcr = 4, kLsr = 5, kScr = 7;
 

@@ -8,10 +8,12 @@
 #include <thread>
 #include <vector>
 
-#include "recording_irq.h"
+#include "amber/fake/recording_irq.h"
 
 namespace amber::dev {
 namespace {
+
+using amber::fake::RecordingIrq;
 
 constexpr uint8_t kThr = 0, kIer = 1, kIir = 2, kFcr = 2, kLcr = 3, kMcr = 4, kLsr = 5, kMsr = 6, kScr = 7;
 

@@ -258,7 +258,7 @@ TEST_F(BlkTest, SeveralRequestsInOneNotify) {
   regs->notify(0);
   EXPECT_TRUE(driver.next_used());
   EXPECT_TRUE(driver.next_used());
-  EXPECT_EQ(irq.triggers, 1);
+  EXPECT_EQ(irq.triggers(), 1);
 }
 
 TEST_F(BlkReadOnlyTest, WritesAndDiscardsFail) {

@@ -129,7 +129,7 @@ TEST_F(TransportTest, NotifyServesAndInterrupts) {
   ASSERT_TRUE(u);
   EXPECT_EQ(u->id, head);
   EXPECT_EQ(u->len, 513u);
-  EXPECT_EQ(irq.triggers, 1);
+  EXPECT_EQ(irq.triggers(), 1);
   EXPECT_EQ(regs.read32(mmio::kInterruptStatus), kInterruptUsedBuffer);
   regs.write32(mmio::kInterruptAck, kInterruptUsedBuffer);
   EXPECT_EQ(regs.read32(mmio::kInterruptStatus), 0u);
@@ -141,19 +141,19 @@ TEST_F(TransportTest, NotifyBeforeDriverOkDoesNothing) {
   read_request();
   EXPECT_FALSE(driver.next_used());
   transport.notify(7);  // a missing queue is ignored
-  EXPECT_EQ(irq.triggers, 0);
+  EXPECT_EQ(irq.triggers(), 0);
 }
 
 TEST_F(TransportTest, EventIdxSuppressesInterrupts) {
   ASSERT_TRUE(regs.start(kFeatures | kFeatureEventIdx, driver));
   read_request();
-  EXPECT_EQ(irq.triggers, 1);
+  EXPECT_EQ(irq.triggers(), 1);
   driver.set_used_event(3);  // "interrupt me when used idx passes 3"
   read_request();
   read_request();
-  EXPECT_EQ(irq.triggers, 1);
+  EXPECT_EQ(irq.triggers(), 1);
   read_request();
-  EXPECT_EQ(irq.triggers, 2);
+  EXPECT_EQ(irq.triggers(), 2);
   EXPECT_EQ(driver.avail_event(), 4);
 }
 
@@ -163,7 +163,7 @@ TEST_F(TransportTest, BrokenChainSetsNeedsReset) {
   regs.notify(0);
   EXPECT_TRUE(regs.read32(mmio::kStatus) & kStatusNeedsReset);
   EXPECT_TRUE(regs.read32(mmio::kInterruptStatus) & kInterruptConfigChange);
-  EXPECT_EQ(irq.triggers, 1);
+  EXPECT_EQ(irq.triggers(), 1);
   // Reset (status 0) recovers.
   regs.write32(mmio::kStatus, 0);
   EXPECT_EQ(regs.read32(mmio::kStatus), 0u);

@@ -71,7 +71,7 @@ TEST_F(RngTest, HostBytesDifferFromRequestToRequest) {
   EXPECT_NE(ba, bb);
   // 64 zero bytes from getrandom would mean nothing was written (p = 2^-512).
   EXPECT_NE(ba, std::vector<uint8_t>(64, 0));
-  EXPECT_GE(irq.triggers, 2);
+  EXPECT_GE(irq.triggers(), 2);
 }
 
 TEST_F(CountingRngTest, FillsEveryWritableBufferInOrderAndSkipsReadableOnes) {

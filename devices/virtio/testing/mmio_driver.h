@@ -4,19 +4,14 @@
 #include <cstring>
 
 #include "amber/irq.h"
+#include "amber/fake/recording_irq.h"
 #include "virtio/mmio_transport.h"
 #include "virtio/testing/fake_driver.h"
 #include "virtio/virtio_spec.h"
 
 namespace amber::virtio::testing {
 
-class RecordingIrq : public IrqLine {
- public:
-  void set_level(bool high) noexcept override { level = high; }
-  void trigger() noexcept override { ++triggers; }
-  bool level = false;
-  int triggers = 0;
-};
+using amber::fake::RecordingIrq;
 
 class MmioDriver {
  public:

@@ -1,13 +1,14 @@
 #pragma once
-// A fake interrupt line for device unit tests: records every level change
-// and every edge so a test can assert exactly what the guest would have seen.
+// A fake interrupt line for device unit tests and fuzzers: records every
+// level change and every edge so a test can assert exactly what the guest
+// would have seen. Thread-safe (devices raise lines from several threads).
 #include <cstddef>
 #include <mutex>
 #include <vector>
 
 #include "amber/irq.h"
 
-namespace amber::dev {
+namespace amber::fake {
 
 class RecordingIrq : public IrqLine {
  public:
@@ -51,4 +52,4 @@ class RecordingIrq : public IrqLine {
   size_t triggers_ = 0;
 };
 
-}  // namespace amber::dev
+}  // namespace amber::fake
