@@ -138,8 +138,11 @@ void Machine::start_threads(bool paused) {
         [this](uint32_t idx, const ExitResult& r) {
           switch (r.action) {
             case ExitAction::kShutdown:
-              // A triple fault (or reboot=t): the registers say where, since
-              // a crashed guest otherwise looks like a clean reboot.
+              // A triple fault (or reboot=t) is reported, since a crashed
+              // guest would otherwise look like a clean reboot. The registers
+              // say where on Intel; AMD's KVM resets the vCPU on a shutdown
+              // intercept (svm.c shutdown_interception), so there they show
+              // the reset state.
               log::warn("vCPU {}: the guest shut down (triple fault: a crash, or reboot=t): {}", idx,
                         vcpus_[idx]->describe_registers());
               request_stop(StopReason::kGuestShutdown);
