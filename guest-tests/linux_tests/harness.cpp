@@ -237,7 +237,15 @@ uint8_t flip_byte(const std::string& path, uint64_t offset) {
 bool wait_prompt(Process& p, int tries) {
   for (int i = 0; i < tries; ++i) {
     if (!p.send("\n")) break;
-    if (p.try_expect("amber# ", 5s)) return true;
+    if (p.try_expect("amber# ", 5s)) {
+      // The prompt seen may be the shell's first one, printed before it read
+      // the newlines sent so far; each of those still yields a prompt later,
+      // which the next shell() would take as the end of its own output (seen
+      // in a loaded sandbox: `nproc` answered ""). Input is served in order,
+      // so once a marker command has answered, every earlier prompt is out.
+      if (!p.send("echo amber-sync-$((6*7))\n")) break;
+      return p.expect("amber-sync-42", 60s) && p.expect("amber# ", 30s);
+    }
   }
   ADD_FAILURE() << "no shell prompt \"amber# \" after " << tries << " tries\n" << p.transcript();
   return false;
