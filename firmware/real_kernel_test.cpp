@@ -1,9 +1,12 @@
 // Loads the prebuilt test-guest kernels (/work/shared/guest, README.md there)
 // when they are present: AMBER_SHARED, else <source root>/../shared.
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <regex>
+#include <string>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -27,10 +30,28 @@ using testing::TestVm;
 
 constexpr uint64_t kRam = 256ull << 20;
 
+std::string fmt_hex(uint64_t v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%#llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
 std::filesystem::path guest_file(const char* name) {
   const char* env = std::getenv("AMBER_SHARED");
   std::filesystem::path shared = env && *env ? env : std::filesystem::path(AMBER_SOURCE_ROOT) / ".." / "shared";
   return shared / "guest" / name;
+}
+
+// The PVH entry the shared README documents for its vmlinux ("... with entry
+// 0x1000500 for PVH boot"), or 0 when the README or the phrase is missing.
+// Taken from the README, not a constant, so that a rebuilt shared kernel
+// (whose entry moves) is checked against its own documentation.
+uint64_t documented_pvh_entry() {
+  std::ifstream in(guest_file("README.md"));
+  std::string text((std::istreambuf_iterator<char>(in)), {});
+  std::smatch m;
+  if (!std::regex_search(text, m, std::regex("with entry (0x[0-9a-fA-F]+) for PVH boot"))) return 0;
+  return std::stoull(m[1].str(), nullptr, 16);
 }
 
 // The file's bytes, or empty when it is absent.
@@ -66,11 +87,14 @@ TEST(RealKernel, BzImageIsProtocol215AndLoads) {
 TEST(RealKernel, VmlinuxHasThePvhEntryAndLoads) {
   auto f = read_guest_file("vmlinux");
   if (f.empty()) GTEST_SKIP() << "no " << guest_file("vmlinux") << " (set AMBER_SHARED to the shared folder)";
-  EXPECT_EQ(parse_pvh_elf(f, kRam).entry, 0x1000680u);
+  uint64_t entry = documented_pvh_entry();
+  ASSERT_NE(entry, 0u) << guest_file("README.md") << " no longer says 'with entry 0x... for PVH boot'";
+  EXPECT_EQ(parse_pvh_elf(f, kRam).entry, entry);
   TestVm vm(kRam);
   BootResult r = load_kernel(vm.mem, f, {}, "console=ttyS0", kRam);
   EXPECT_EQ(r.cpu.mode, CpuBootState::Mode::kProtected32);
-  EXPECT_EQ(r.cpu.rip, 0x1000680u);
+  EXPECT_EQ(r.cpu.rip, entry);
+  EXPECT_THAT(r.description, HasSubstr(fmt_hex(entry)));
   EXPECT_EQ(r.cpu.rbx, layout::kPvhStartInfo);
   auto si = vm.mem.read_obj<HvmStartInfo>(layout::kPvhStartInfo).value();
   EXPECT_EQ(si.magic, kHvmStartMagic);
