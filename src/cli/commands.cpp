@@ -21,6 +21,7 @@
 #include "api/api_server.h"
 #include "api/machine_api.h"
 #include "api/protocol.h"
+#include "cli/doctor.h"
 #include "cli/options.h"
 #include "cli/timings.h"
 #include "firmware/memory_map.h"
@@ -135,6 +136,9 @@ int run_machine(vmm::Machine& m, const SaveArgs& save, const std::string& api, T
 int cmd_run(const RunArgs& a) {
   Timings t(a.timings);
   block_stop_signals();
+  // Before any file is read: a Linux guest on a KVM that cannot run it (PVM)
+  // would spin silently at 100% CPU.
+  if (!a.kernel.empty() && !a.force_kvm) require_linux_capable_kvm(kvm::KvmSystem::kDefaultPath);
   FileBytes kernel, initrd, bare;
   if (!a.kernel.empty()) kernel = read_file(a.kernel, "kernel");
   if (!a.initrd.empty()) initrd = read_file(a.initrd, "initrd");
@@ -238,6 +242,13 @@ int cmd_ctl(const CtlArgs& a) {
   return answer.rfind("{\"ok\":true", 0) == 0 ? 0 : 1;
 }
 
+int cmd_doctor(const DoctorArgs& a) {
+  DoctorFacts f = gather_doctor_facts(a.device, a.probe);
+  DoctorReport r = assess(f);
+  fmt::print("{}", a.json ? render_doctor_json(f, r) : render_doctor_text(f, r));
+  return 0;
+}
+
 }  // namespace
 
 int amber_main(const std::vector<std::string>& args) {
@@ -257,6 +268,8 @@ int amber_main(const std::vector<std::string>& args) {
             return cmd_inspect(cmd);
           } else if constexpr (std::is_same_v<T, CtlArgs>) {
             return cmd_ctl(cmd);
+          } else if constexpr (std::is_same_v<T, DoctorArgs>) {
+            return cmd_doctor(cmd);
           } else {
             return cmd_verify(cmd);
           }

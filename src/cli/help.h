@@ -12,13 +12,15 @@ Commands:
   inspect   describe an image file
   verify    check every checksum of an image file
   ctl       send a command to a running VM's control socket (--api)
+  doctor    which KVM this machine has, and whether Linux guests can run on it
 
 Options:
   -h, --help     show this help ('amber COMMAND --help' for a command)
   --version      print the version
 
-amber needs a usable /dev/kvm. On machines without one, run it inside the
-QEMU-TCG sandbox: tools/kvm-sandbox.sh -- amber ... (docs/sandbox.md).
+amber needs a usable /dev/kvm; Linux guests need one backed by VT-x or
+AMD-V ('amber doctor' tells). Elsewhere, run it inside the QEMU-TCG sandbox:
+tools/kvm-sandbox.sh -- amber ... (docs/sandbox.md).
 )";
 
 inline constexpr const char* kRunHelp = R"(Usage: amber run --kernel FILE [OPTIONS]
@@ -45,6 +47,11 @@ Guest:
   --no-rng            no virtio-rng device (default: one, fed by the host's
                       getrandom, so clones of an image get fresh entropy;
                       docs/entropy.md)
+
+KVM:
+  --force-kvm         boot a --kernel even where 'amber doctor' says this KVM
+                      cannot run Linux (e.g. PVM); without it amber refuses
+                      at once with the reason
 
 Snapshots:
   --save-on-serial TEXT  when the guest console prints TEXT, save the VM
@@ -122,6 +129,25 @@ Reads the whole image and checks every checksum (header, metadata, RAM,
 disks). Exit status 0 when intact; 1 with the first bad section named.
 
   -h, --help  show this help
+)";
+
+inline constexpr const char* kDoctorHelp = R"(Usage: amber doctor [--json] [--no-probe] [--device PATH]
+
+Says which KVM this machine has (intel, amd, pvm, or none, with the reason),
+the capabilities amber relies on, and whether bare-metal and unmodified
+Linux guests can run here. The backend is decided by the vendor module the
+kernel has loaded (kvm_intel, kvm_amd, kvm_pvm; CPUID's VMX/SVM flags when
+none is visible); a probe guest then checks that a VM really runs.
+PVM runs bare-metal guests but not Linux: use the QEMU-TCG sandbox
+(tools/kvm-sandbox.sh) or a machine with VT-x/AMD-V for those.
+
+  --json          one JSON object: kvm.backend, linux_guests, bare_metal_guests,
+                  reason, advice, capabilities (docs/cli.md)
+  --no-probe      do not run the probe guest
+  --device PATH   the KVM device (default /dev/kvm)
+  -h, --help      show this help
+
+Exit status 0 whenever the report was made, whatever it says.
 )";
 
 }  // namespace amber::cli

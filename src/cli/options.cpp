@@ -63,6 +63,7 @@ Command parse_run(ArgScanner& a) {
     else if (opt == "--api") r.api = a.value();
     else if (opt == "--timings") { a.flag(); r.timings = true; }
     else if (opt == "--verbose" || opt == "-v") { a.flag(); r.verbose = true; }
+    else if (opt == "--force-kvm") { a.flag(); r.force_kvm = true; }
     else if (!parse_save_option(a, opt, r.save)) a.unknown(opt);
   }
   if (r.kernel.empty() == r.bare.empty()) throw UsageError("run: give exactly one of --kernel FILE or --bare FILE");
@@ -149,6 +150,21 @@ Command parse_ctl(ArgScanner& a) {
   return r;
 }
 
+Command parse_doctor(ArgScanner& a) {
+  DoctorArgs r;
+  while (!a.done()) {
+    auto o = a.next_option();
+    if (!o) throw UsageError(fmt::format("doctor: unexpected argument '{}'", a.positional("argument")));
+    if (is_help(*o)) return HelpArgs{kDoctorHelp};
+    if (*o == "--json") { a.flag(); r.json = true; }
+    else if (*o == "--no-probe") { a.flag(); r.probe = false; }
+    else if (*o == "--device") r.device = a.value();
+    else a.unknown(*o);
+  }
+  if (r.device.empty()) throw UsageError("doctor: --device needs a path");
+  return r;
+}
+
 }  // namespace
 
 Command parse_command_line(const std::vector<std::string>& argv) {
@@ -162,6 +178,7 @@ Command parse_command_line(const std::vector<std::string>& argv) {
   if (cmd == "inspect") return parse_image_command<InspectArgs>(a, kInspectHelp, true);
   if (cmd == "verify") return parse_image_command<VerifyArgs>(a, kVerifyHelp, false);
   if (cmd == "ctl") return parse_ctl(a);
+  if (cmd == "doctor") return parse_doctor(a);
   throw UsageError(fmt::format("unknown command '{}' (see 'amber --help')", cmd));
 }
 

@@ -27,6 +27,7 @@ struct RunArgs {
   SaveArgs save;
   std::string api;  // --api PATH: control socket
   bool timings = false, verbose = false;
+  bool force_kvm = false;  // --force-kvm: boot a Linux kernel even where `amber doctor` says it cannot run
 };
 
 struct ResumeArgs {
@@ -52,11 +53,18 @@ struct CtlArgs {
   std::vector<std::pair<std::string, std::string>> params;
 };
 
+// amber doctor [--json]
+struct DoctorArgs {
+  bool json = false;
+  bool probe = true;  // --no-probe: facts only, no probe guest
+  std::string device = "/dev/kvm";
+};
+
 struct HelpArgs {
   std::string text;
 };
 
-using Command = std::variant<HelpArgs, RunArgs, ResumeArgs, InspectArgs, VerifyArgs, CtlArgs>;
+using Command = std::variant<HelpArgs, RunArgs, ResumeArgs, InspectArgs, VerifyArgs, CtlArgs, DoctorArgs>;
 
 Command parse_command_line(const std::vector<std::string>& argv);
 

@@ -35,6 +35,23 @@ TEST(Options, NoRngLeavesTheEntropyDeviceOut) {
   EXPECT_THROW(parse({"resume", "x.amber", "--compress=9"}), UsageError);
 }
 
+TEST(Options, ForceKvmAndDoctor) {
+  EXPECT_FALSE(std::get<RunArgs>(parse({"run", "--kernel", "bz"})).force_kvm);
+  EXPECT_TRUE(std::get<RunArgs>(parse({"run", "--kernel", "bz", "--force-kvm"})).force_kvm);
+  EXPECT_THROW(parse({"run", "--kernel", "bz", "--force-kvm=yes"}), UsageError);
+  auto d = std::get<DoctorArgs>(parse({"doctor"}));
+  EXPECT_FALSE(d.json);
+  EXPECT_TRUE(d.probe);
+  EXPECT_EQ(d.device, "/dev/kvm");
+  d = std::get<DoctorArgs>(parse({"doctor", "--json", "--no-probe", "--device", "/tmp/k"}));
+  EXPECT_TRUE(d.json);
+  EXPECT_FALSE(d.probe);
+  EXPECT_EQ(d.device, "/tmp/k");
+  EXPECT_THROW(parse({"doctor", "extra"}), UsageError);
+  EXPECT_THROW(parse({"doctor", "--frob"}), UsageError);
+  EXPECT_TRUE(std::holds_alternative<HelpArgs>(parse({"doctor", "--help"})));
+}
+
 TEST(Options, BadInputIsAUsageError) {
   EXPECT_THROW(parse({}), UsageError);
   EXPECT_THROW(parse({"frobnicate"}), UsageError);

@@ -47,4 +47,33 @@ OptionalCaps probe_optional_caps(const CapProbe& probe) {
   return c;
 }
 
+std::vector<NamedCap> list_required_caps(const CapProbe& probe) {
+  std::vector<NamedCap> out;
+  for (const auto& c : kRequiredCaps) out.push_back({c.name, probe(c.cap) > 0});
+  return out;
+}
+
+std::vector<NamedCap> list_optional_caps(const CapProbe& probe) {
+  // What probe_optional_caps adapts to, plus what later features will want
+  // (nested state for snapshots of nested guests, guest debug for a gdb
+  // stub, the dirty ring for background saves).
+  static constexpr std::pair<long, const char*> kList[] = {
+      {KVM_CAP_XSAVE, "KVM_CAP_XSAVE"},
+      {KVM_CAP_XSAVE2, "KVM_CAP_XSAVE2"},
+      {KVM_CAP_XCRS, "KVM_CAP_XCRS"},
+      {KVM_CAP_VCPU_EVENTS, "KVM_CAP_VCPU_EVENTS"},
+      {KVM_CAP_DEBUGREGS, "KVM_CAP_DEBUGREGS"},
+      {KVM_CAP_ADJUST_CLOCK, "KVM_CAP_ADJUST_CLOCK"},
+      {KVM_CAP_KVMCLOCK_CTRL, "KVM_CAP_KVMCLOCK_CTRL"},
+      {KVM_CAP_GET_TSC_KHZ, "KVM_CAP_GET_TSC_KHZ"},
+      {KVM_CAP_TSC_CONTROL, "KVM_CAP_TSC_CONTROL"},
+      {KVM_CAP_NESTED_STATE, "KVM_CAP_NESTED_STATE"},
+      {KVM_CAP_SET_GUEST_DEBUG, "KVM_CAP_SET_GUEST_DEBUG"},
+      {KVM_CAP_DIRTY_LOG_RING, "KVM_CAP_DIRTY_LOG_RING"},
+  };
+  std::vector<NamedCap> out;
+  for (auto& [cap, name] : kList) out.push_back({name, probe(cap) > 0});
+  return out;
+}
+
 }  // namespace amber::kvm

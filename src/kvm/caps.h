@@ -4,6 +4,8 @@
 // KVM_CHECK_EXTENSION; the per-cap meaning is in section 8 "Other capabilities").
 #include <cstdint>
 #include <functional>
+#include <string>
+#include <vector>
 
 namespace amber::kvm {
 
@@ -35,5 +37,14 @@ struct OptionalCaps {
   bool clock_realtime() const noexcept;
 };
 OptionalCaps probe_optional_caps(const CapProbe& probe);
+
+// For `amber doctor`: each capability amber requires or adapts to, by name,
+// and whether this KVM has it.
+struct NamedCap {
+  std::string name;
+  bool present;
+};
+std::vector<NamedCap> list_required_caps(const CapProbe& probe);
+std::vector<NamedCap> list_optional_caps(const CapProbe& probe);
 
 }  // namespace amber::kvm
