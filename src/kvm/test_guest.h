@@ -22,9 +22,11 @@ CpuBootState real_mode_state(uint64_t rip);
 void load(std::span<uint8_t> mem, uint64_t gpa, std::span<const uint8_t> code);
 
 // Long mode: forever { ++[kCounterAddr]; out 0x10, eax=counter;
-//   ++rbx; out 0x11, ebx; xmm0 += 1; out 0x12, xmm0 } (counters in RAM, a
-// GPR and an SSE register, so a restore must bring back all three).
-extern const uint8_t kCounterLoop[51];
+//   ++rbx; out 0x11, ebx; ++xmm0 (through the scratch qword at 0x3010);
+//   out 0x12, xmm0 } (counters in RAM, a GPR and an SSE register, so a
+// restore must bring back all three). Only instructions KVM's emulator
+// implements, so it also runs where guest ring 0 is emulated (PVM).
+extern const uint8_t kCounterLoop[66];
 // Long mode: eax = [0xd0000000]; [0xd0000008] = eax; dword [0xd0001000] = 7,
 // then 8; out 0x10, al; spin.
 extern const uint8_t kMmioGuest[39];
