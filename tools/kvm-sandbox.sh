@@ -43,6 +43,16 @@ Debian's cloud kernel with kvm_amd loaded.
   --retries N       how many times to re-run the scenario in a fresh L1 after
                     an L1 freeze (default 2)
   --mem MB          L1 memory (default 2048)   --smp N (default 2)
+  --needs linux|bare  what the command runs (default linux): decides where
+                    it runs. Auto-detection asks `amber doctor --json`: natively
+                    when this machine's KVM runs that kind of guest (bare-metal
+                    guests run on any working KVM, PVM included; Linux guests
+                    need VT-x/AMD-V), otherwise in the QEMU-TCG sandbox.
+  --amber PATH      the amber binary whose doctor decides (default $AMBER_BIN,
+                    else <repo>/build/tools/amber)
+  --placement       print where the command would run and why, then exit 0
+  --silence SECS    a command that prints nothing for SECS is stalled: kill
+                    it and exit 124 (default 300; 0 = off)
   --native | --force-sandbox   override auto-detection
                     (also env AMBER_SANDBOX=native|qemu)
   --module NAME     also insmod NAME.ko (and its depends) from the L1 kernel,
@@ -55,8 +65,14 @@ and /tmp (tmpfs, half of L1 RAM) mounted, a clean environment (PATH with the
 busybox applets, HOME=/root, TERM=dumb, AMBER_SANDBOX_L1=1, plus --env), and its
 stdout+stderr streamed live to our stdout. Files carried under /tmp are kept.
 
-Exit status: the inner command's; 124 timeout; 125 sandbox failure (L1 froze
-on every try, never came up, kvm_amd failed to load, QEMU failed); 2 usage.
+Natively, the command runs in its own session with the same watchdog as in
+L1: its output streams live, and --timeout or --silence ends it (the whole
+process group) with a TIMEOUT or STALL line and exit 124. On a terminal it
+runs in the foreground instead (Ctrl-C reaches it) with --timeout only.
+
+Exit status: the inner command's; 124 timeout or stall; 125 sandbox failure
+(L1 froze on every try, never came up, kvm_amd failed to load, QEMU failed);
+2 usage.
 
 Environment:
   AMBER_SANDBOX=native|qemu|auto     mode (default auto)
@@ -64,6 +80,7 @@ Environment:
                                      (default $HOME/.cache/amber)
   AMBER_SANDBOX_HEARTBEAT_TIMEOUT=S  freeze = no heartbeat for S s (default 20)
   AMBER_SANDBOX_BOOT_TIMEOUT=S       never-came-up limit (default 60)
+  AMBER_SANDBOX_SILENCE_TIMEOUT=S    default for --silence (300)
   AMBER_SANDBOX_KVM_AMD_PARAMS=...   insmod parameters for kvm-amd (e.g. npt=0)
   AMBER_SANDBOX_CPU=MODEL            QEMU -cpu for L1 (default max)
   AMBER_SANDBOX_KEEP=1               keep the temp dir (initrd, logs)
@@ -84,6 +101,9 @@ shquote() { local s=${1//\'/\'\\\'\'}; printf "'%s'" "$s"; }
 carry=() envs=() modules_extra=()
 timeout=600 retries=2 mem=2048 smp=2
 mode=${AMBER_SANDBOX:-auto}
+needs=linux placement_only=0
+silence=${AMBER_SANDBOX_SILENCE_TIMEOUT:-300}
+amber_bin=${AMBER_BIN:-$(cd "$(dirname "$0")/.." && pwd)/build/tools/amber}
 
 need_arg() { [ $# -ge 2 ] || usage_error "$1 needs an argument"; }
 while [ $# -gt 0 ]; do
@@ -102,6 +122,13 @@ while [ $# -gt 0 ]; do
         --smp=*)   smp=${1#*=}; shift ;;
         --module)  need_arg "$@"; modules_extra+=("$2"); shift 2 ;;
         --module=*) modules_extra+=("${1#*=}"); shift ;;
+        --needs)   need_arg "$@"; needs=$2; shift 2 ;;
+        --needs=*) needs=${1#*=}; shift ;;
+        --amber)   need_arg "$@"; amber_bin=$2; shift 2 ;;
+        --amber=*) amber_bin=${1#*=}; shift ;;
+        --placement) placement_only=1; shift ;;
+        --silence) need_arg "$@"; silence=$2; shift 2 ;;
+        --silence=*) silence=${1#*=}; shift ;;
         --native)  mode=native; shift ;;
         --force-sandbox) mode=qemu; shift ;;
         -h|--help) usage; exit 0 ;;
@@ -110,13 +137,15 @@ while [ $# -gt 0 ]; do
         *)         break ;;
     esac
 done
-[ $# -gt 0 ] || usage_error "no COMMAND given"
+[ $# -gt 0 ] || [ "$placement_only" = 1 ] || usage_error "no COMMAND given"
+case $needs in linux|bare) ;; *) usage_error "--needs takes linux or bare, not '$needs'" ;; esac
 
 is_uint() { [[ $1 =~ ^[0-9]+$ ]]; }
 is_uint "$timeout" && [ "$timeout" -gt 0 ] || usage_error "--timeout must be a positive integer"
 is_uint "$retries" || usage_error "--retries must be a non-negative integer"
 is_uint "$mem" && [ "$mem" -ge 256 ] || usage_error "--mem must be an integer >= 256 (MB)"
 is_uint "$smp" && [ "$smp" -ge 1 ] || usage_error "--smp must be a positive integer"
+is_uint "$silence" || usage_error "--silence must be a non-negative integer (seconds)"
 for e in ${envs[@]+"${envs[@]}"}; do
     [[ $e =~ ^[A-Za-z_][A-Za-z0-9_]*= ]] || usage_error "--env wants NAME=VALUE, got '$e'"
 done
@@ -130,28 +159,97 @@ is_uint "$hb_limit" && is_uint "$boot_limit" && is_uint "$test_freeze" ||
     usage_error "AMBER_SANDBOX_HEARTBEAT_TIMEOUT/BOOT_TIMEOUT/TEST_FREEZE must be integers"
 
 # ------------------------------------------------------------------ mode ---
+# Where the command runs is decided by what this machine's KVM can run, as
+# `amber doctor` reports it (the vendor module, capabilities and a probe
+# guest), never by whether /dev/kvm opens: a PVM /dev/kvm opens fine, runs
+# bare-metal guests, and spins silently on a Linux kernel ([env] section 2).
 kvm_usable() { [ -c /dev/kvm ] && { : <>/dev/kvm; } 2>/dev/null; }
+json_field() {  # $1 = JSON text, $2 = key: the first "key":value's value
+    local v
+    v=$(printf '%s' "$1" | grep -o "\"$2\":\(\"[^\"]*\"\|true\|false\)" | head -n1) || true
+    v=${v#*:}; v=${v#\"}; printf '%s' "${v%\"}"
+}
+why=''
+if [ "$needs" = linux ]; then kind=Linux; else kind=bare-metal; fi
 case $mode in
-    auto) if kvm_usable; then mode=native; else mode=qemu; fi ;;
-    native|qemu) ;;
+    auto)
+        if [ ! -x "$amber_bin" ]; then
+            mode=qemu
+            why="no amber binary at $amber_bin to ask (amber doctor); the sandbox is the safe choice"
+        else
+            doctor=$("$amber_bin" doctor --json 2>/dev/null) || doctor=''
+            backend=$(json_field "$doctor" backend)
+            if [ -z "$backend" ]; then
+                mode=qemu; why="amber doctor gave no answer"
+            elif [ "$needs" = linux ] && [ "$(json_field "$doctor" linux_guests)" = true ]; then
+                mode=native; why="native KVM is $backend, which runs Linux guests"
+            elif [ "$needs" = bare ] && [ "$(json_field "$doctor" bare_metal_guests)" = true ]; then
+                mode=native; why="native KVM is $backend, which runs bare-metal guests"
+            else
+                mode=qemu
+                if [ "$backend" = none ]; then why="no usable /dev/kvm here"
+                else why="native KVM is $backend, which cannot run $kind guests"; fi
+            fi
+        fi ;;
+    native) why="forced (--native or AMBER_SANDBOX=native)" ;;
+    qemu)   why="forced (--force-sandbox or AMBER_SANDBOX=qemu)" ;;
     *) usage_error "AMBER_SANDBOX must be native, qemu or auto (got '$mode')" ;;
 esac
+if [ "$mode" = native ]; then where="natively"; else where="in the QEMU-TCG sandbox"; fi
+log "placement: $kind guests run $where: $why"
+[ "$placement_only" = 1 ] && exit 0
 
 if [ "$mode" = native ]; then
-    # Nothing to carry: the paths are already here. Note that a PVM-based
-    # /dev/kvm (the GPU machine, [env] section 2) only runs bare-metal guests.
-    if kvm_usable; then
-        log "running natively: /dev/kvm is usable here (no sandbox)"
-    else
-        log "running natively (forced) although /dev/kvm is not usable here"
+    kvm_usable || log "WARNING: /dev/kvm is not usable here"
+    if [ -t 0 ]; then
+        # Interactive: the command owns the terminal (Ctrl-C reaches it);
+        # only --timeout watches it.
+        exec timeout --foreground --kill-after=10 "$timeout" env ${envs[@]+"${envs[@]}"} "$@"
     fi
-    fg=(); [ -t 0 ] && fg=(--foreground)   # let Ctrl-C reach the command
-    exec timeout ${fg[@]+"${fg[@]}"} --kill-after=10 "$timeout" \
-        env ${envs[@]+"${envs[@]}"} "$@"
+    # The same watchdog as in L1: output streams live from a file whose
+    # growth is watched; --timeout and --silence end the whole session.
+    nwork=$(mktemp -d "${TMPDIR:-/tmp}/kvm-native.XXXXXX")
+    out=$nwork/out
+    : >"$out"
+    exec {infd}<&0
+    setsid env ${envs[@]+"${envs[@]}"} "$@" <&"$infd" >"$out" 2>&1 &
+    cpid=$!
+    tail -c +1 -f --pid="$cpid" -s 0.1 "$out" 2>/dev/null &
+    tpid=$!
+    kill_session() {
+        kill -TERM -- "-$cpid" 2>/dev/null || true
+        local i
+        for i in $(seq 1 50); do kill -0 "$cpid" 2>/dev/null || break; sleep 0.2; done
+        kill -KILL -- "-$cpid" 2>/dev/null || true
+    }
+    trap 'kill_session; rm -rf "$nwork"' EXIT
+    trap 'log "interrupted: killing the command"; exit 130' INT
+    trap 'log "terminated: killing the command"; exit 143' TERM
+    now_ms; t0=$now; t_out=$now; size=0 verdict=''
+    while kill -0 "$cpid" 2>/dev/null; do
+        now_ms
+        new=$(stat -c %s "$out" 2>/dev/null || echo "$size")
+        if [ "$new" != "$size" ]; then size=$new; t_out=$now; fi
+        if [ $(( now - t0 )) -gt $(( timeout * 1000 )) ]; then verdict=timeout; break; fi
+        if [ "$silence" -gt 0 ] && [ $(( now - t_out )) -gt $(( silence * 1000 )) ]; then verdict=stall; break; fi
+        sleep 0.5
+    done
+    if [ -n "$verdict" ]; then
+        kill_session
+        wait "$tpid" 2>/dev/null || true
+        if [ "$verdict" = timeout ]; then
+            log "TIMEOUT: the command still ran after ${timeout}s; killed it (exit 124)"
+        else
+            log "STALL: the command printed nothing for ${silence}s; killed it (exit 124)"
+        fi
+        exit 124
+    fi
+    rc=0; wait "$cpid" || rc=$?
+    wait "$tpid" 2>/dev/null || true
+    exit "$rc"
 fi
 
 # ================================================================ sandbox ===
-log "running in the QEMU-TCG sandbox (L1 VM with kvm_amd; $( kvm_usable && echo 'forced' || echo 'no usable /dev/kvm here'))"
 cache=${AMBER_CACHE:-${HOME:-/tmp}/.cache/amber}
 case $cache in /*) ;; *) cache=$PWD/$cache ;; esac
 
@@ -474,7 +572,7 @@ filter_prog='
 }'
 
 # run_try K: boots L1 once. Sets $result to one of
-#   done (inner_rc set) | timeout | freeze | noboot | died
+#   done (inner_rc set) | timeout | stall | freeze | noboot | died
 run_try() {
     local k=$1 out=$work/out.$1 hbf=$work/hb.$1 klog=$work/klog.$1 rcf=$work/rc.$1
     : >"$out"; : >"$hbf"; : >"$klog"; rm -f "$rcf"
@@ -496,8 +594,8 @@ run_try() {
     # The watchdog loop forks nothing: heartbeats are read from an fd kept
     # open on the heartbeat file, and the 0.2 s pause is a read timeout on a
     # FIFO nobody writes.
-    local t0 t_up='' t_hb=0 now hbfd line got
-    exec {hbfd}<"$hbf"
+    local t0 t_up='' t_hb=0 t_out=0 now hbfd outfd line got
+    exec {hbfd}<"$hbf" {outfd}<"$out"
     now_ms; t0=$now
     result=''
     while :; do
@@ -511,6 +609,9 @@ run_try() {
                 log "L1 up in $(( (now - t0) / 1000 )).$(( (now - t0) % 1000 / 100 ))s (kvm_amd loaded, /dev/kvm present)"
             fi
         fi
+        got=''
+        while IFS= read -r -u "$outfd" line || [ -n "$line" ]; do got=1; line=''; done
+        [ -n "$got" ] && t_out=$now
         if [ -s "$rcf" ]; then result="done"; break; fi
         if ! kill -0 "$qpid" 2>/dev/null; then result=died; break; fi
         if [ -z "$t_up" ]; then
@@ -518,10 +619,12 @@ run_try() {
         else
             [ $(( now - t_hb )) -gt $(( hb_limit * 1000 )) ] && { result=freeze; break; }
             [ $(( now - t_up )) -gt $(( timeout * 1000 )) ] && { result=timeout; break; }
+            [ "$t_out" -lt "$t_up" ] && t_out=$t_up
+            [ "$silence" -gt 0 ] && [ $(( now - t_out )) -gt $(( silence * 1000 )) ] && { result=stall; break; }
         fi
         read -r -t 0.2 -u "$pausefd" line || true
     done
-    exec {hbfd}<&-
+    exec {hbfd}<&- {outfd}<&-
 
     if [ "$result" = "done" ]; then
         # L1 powers itself off right after the marker; don't wait long for it.
@@ -557,6 +660,9 @@ for (( k = 1; k <= tries; k++ )); do
             exit "$inner_rc" ;;
         timeout)
             log "TIMEOUT: inner command still running after ${timeout}s; killed L1 (exit 124)"
+            exit 124 ;;
+        stall)
+            log "STALL: the inner command printed nothing for ${silence}s (L1 kept its heartbeat); killed L1 (exit 124)"
             exit 124 ;;
         freeze|noboot)
             if [ "$result" = freeze ]; then

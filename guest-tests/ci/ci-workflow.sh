@@ -12,8 +12,8 @@
 #
 # AMBER_CI_CMDLINE adds to the guest's kernel command line (e.g.
 # amber.reseed=0 to see clones without the re-seed of docs/entropy.md).
-# Prints "N passed, N failed". Runs in tools/kvm-sandbox.sh (natively where
-# /dev/kvm works). Builds what it needs in $AMBER_BUILD_DIR (default build-api).
+# Prints "N passed, N failed". Runs in tools/kvm-sandbox.sh --needs linux
+# (natively where the KVM runs Linux guests, otherwise in the sandbox). Builds what it needs in $AMBER_BUILD_DIR (default build-api).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
@@ -28,6 +28,6 @@ guest-tests/ci/initramfs-ci.sh "$guest" "$ci" >/dev/null
 cp -f "$guest/bzImage" "$ci/bzImage"
 # A small disk: everything carried into the sandbox lives in L1's RAM.
 [ -f "$ci/disk.img" ] || guest-tests/linux/mkdisk.sh "$ci/disk.img" 8 >/dev/null
-exec tools/kvm-sandbox.sh --retries 4 --mem 2048 --timeout "${AMBER_CI_TIMEOUT:-900}" \
+exec tools/kvm-sandbox.sh --needs linux --amber "$root/$build/tools/amber" --retries 4 --mem 2048 --timeout "${AMBER_CI_TIMEOUT:-900}" \
   --carry "$root/$build/tools/amber" --carry "$ci" --carry "$root/guest-tests/ci/ci-inner.sh" \
   -- sh "$root/guest-tests/ci/ci-inner.sh" "$root/$build/tools/amber" "$ci" "$n" "${AMBER_CI_CMDLINE:-}"
