@@ -6,7 +6,8 @@
 #   here     `amber doctor --json` names the backend the kernel's modules show
 #            (/sys/module/kvm_{intel,amd,pvm}); the sandbox places Linux and
 #            bare-metal guests by its answer; `amber run --kernel` on a KVM that
-#            cannot run Linux fails within 2 s with the reason and the advice;
+#            cannot run Linux fails within 2 s with the reason and the advice,
+#            and so does `amber resume` of a Linux guest's image;
 #            natively, a silent command is reported as a STALL and a long one
 #            as a TIMEOUT (exit 124), never left hanging.
 #   hidden   in a private mount namespace with /dev/null over /dev/kvm: the
@@ -20,6 +21,7 @@ sandbox=$here/kvm-sandbox.sh
 amber=${1:?usage: detect-selftest.sh AMBER_BINARY}
 amber=$(realpath "$amber")
 kernel=$(realpath "$here/../build/guest/bzImage" 2>/dev/null || echo /nonexistent/bzImage)
+golden=$here/../src/snapshot/testdata/golden-1.0-raw.amber  # saved with a kernel command line
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/detect-selftest.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 passed=0 failed=0
@@ -77,6 +79,17 @@ check_machine() {
   else
     bad "$label: amber run --kernel gave exit $rc after ${ms} ms, want exit 1 within 2000 ms with the reason"
     cat "$tmp/out"
+  fi
+  # An image of a Linux guest (it has a kernel command line) is refused the
+  # same way; --force-kvm gets past the check (this golden image then fails
+  # on its test-only configuration, a different error).
+  "$@" timeout 10 "$amber" resume "$golden" </dev/null >"$tmp/out" 2>&1
+  rc=$?
+  "$@" timeout 10 "$amber" resume "$golden" --force-kvm </dev/null >"$tmp/forced" 2>&1
+  if [ "$rc" = 1 ] && grep -q "cannot run a Linux guest" "$tmp/out" && ! grep -q "cannot run a Linux guest" "$tmp/forced"; then
+    ok "$label: amber resume of a Linux guest's image refused, exit 1; --force-kvm passes the check"
+  else
+    bad "$label: amber resume of a Linux image gave exit $rc"; cat "$tmp/out" "$tmp/forced"
   fi
 }
 

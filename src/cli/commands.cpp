@@ -183,6 +183,9 @@ int cmd_resume(const ResumeArgs& a) {
   block_stop_signals();
   auto img = image::Image::open(a.image);
   t.mark("open image");
+  // A Linux guest (one booted with a kernel command line) would spin
+  // silently on a KVM that cannot run Linux; bare-metal images run anywhere.
+  if (!a.force_kvm && !img.info().cmdline.empty()) require_linux_capable_kvm(kvm::KvmSystem::kDefaultPath);
   kvm::KvmHypervisor hv;
   vmm::Console console(STDIN_FILENO, STDOUT_FILENO);
   vmm::ResumeOptions ro{a.overlays, [&](const char* phase) { t.mark(phase); }};

@@ -89,6 +89,8 @@ is never modified. Console and exit status as with 'amber run'.
                             'reset' command returns the VM to IMAGE in place
   --timings                 print how long each resume phase took (stderr)
   -v, --verbose             more detail on stderr
+  --force-kvm               resume a Linux guest even where 'amber doctor'
+                            says this KVM cannot run Linux (e.g. PVM)
   -h, --help                show this help
 )";
 

@@ -95,6 +95,7 @@ Command parse_resume(ArgScanner& a) {
     } else if (opt == "--api") r.api = a.value();
     else if (opt == "--timings") { a.flag(); r.timings = true; }
     else if (opt == "--verbose" || opt == "-v") { a.flag(); r.verbose = true; }
+    else if (opt == "--force-kvm") { a.flag(); r.force_kvm = true; }
     else if (!parse_save_option(a, opt, r.save)) a.unknown(opt);
   }
   if (r.image.empty()) throw UsageError("resume: missing IMAGE (see 'amber resume --help')");

@@ -36,6 +36,7 @@ struct ResumeArgs {
   SaveArgs save;
   std::string api;
   bool timings = false, verbose = false;
+  bool force_kvm = false;  // --force-kvm: resume a Linux guest even where `amber doctor` says it cannot run
 };
 
 struct InspectArgs {

@@ -39,6 +39,8 @@ TEST(Options, ForceKvmAndDoctor) {
   EXPECT_FALSE(std::get<RunArgs>(parse({"run", "--kernel", "bz"})).force_kvm);
   EXPECT_TRUE(std::get<RunArgs>(parse({"run", "--kernel", "bz", "--force-kvm"})).force_kvm);
   EXPECT_THROW(parse({"run", "--kernel", "bz", "--force-kvm=yes"}), UsageError);
+  EXPECT_FALSE(std::get<ResumeArgs>(parse({"resume", "x.amber"})).force_kvm);
+  EXPECT_TRUE(std::get<ResumeArgs>(parse({"resume", "x.amber", "--force-kvm"})).force_kvm);
   auto d = std::get<DoctorArgs>(parse({"doctor"}));
   EXPECT_FALSE(d.json);
   EXPECT_TRUE(d.probe);
