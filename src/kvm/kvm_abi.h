@@ -39,6 +39,7 @@ inline constexpr unsigned long kKvmGetSupportedCpuid = _IOWR(KVMIO, 0x05, CpuidH
 inline constexpr unsigned long kKvmGetMsrs = _IOWR(KVMIO, 0x88, MsrsHeader);
 inline constexpr unsigned long kKvmSetMsrs = _IOW(KVMIO, 0x89, MsrsHeader);
 inline constexpr unsigned long kKvmSetCpuid2 = _IOW(KVMIO, 0x90, CpuidHeader);
+inline constexpr unsigned long kKvmGetCpuid2 = _IOWR(KVMIO, 0x91, CpuidHeader);
 inline constexpr unsigned long kKvmGetXsave = _IOR(KVMIO, 0xa4, XsaveArea);
 inline constexpr unsigned long kKvmSetXsave = _IOW(KVMIO, 0xa5, XsaveArea);
 inline constexpr unsigned long kKvmGetXsave2 = _IOR(KVMIO, 0xcf, XsaveArea);
@@ -50,7 +51,7 @@ static_assert(kXsaveSize == 4096);
 static_assert(kKvmGetSupportedCpuid == 0xc008ae05ul);
 static_assert(kKvmGetMsrIndexList == 0xc004ae02ul);
 static_assert(kKvmGetMsrs == 0xc008ae88ul && kKvmSetMsrs == 0x4008ae89ul);
-static_assert(kKvmSetCpuid2 == 0x4008ae90ul);
+static_assert(kKvmSetCpuid2 == 0x4008ae90ul && kKvmGetCpuid2 == 0xc008ae91ul);
 static_assert(kKvmGetXsave == 0x9000aea4ul && kKvmSetXsave == 0x5000aea5ul && kKvmGetXsave2 == 0x9000aecful);
 static_assert(sizeof(kvm_cpuid_entry2) == 40 && sizeof(kvm_msr_entry) == 16);
 

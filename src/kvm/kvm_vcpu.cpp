@@ -45,13 +45,7 @@ KvmVcpu::KvmVcpu(std::shared_ptr<VmShared> vm, Fd fd, uint32_t index, uint32_t t
   init_lapic();
 }
 
-void KvmVcpu::set_cpuid(const std::vector<kvm_cpuid_entry2>& t) {
-  FlexBuf<CpuidHeader, kvm_cpuid_entry2> buf(t.size());
-  buf.get()->nent = static_cast<uint32_t>(t.size());
-  buf.assign(t);
-  xioctl(fd_.get(), kKvmSetCpuid2, buf.get(), "KVM_SET_CPUID2");
-  cpuid_ = t;
-}
+void KvmVcpu::set_cpuid(const std::vector<kvm_cpuid_entry2>& t) { cpuid_ = set_vcpu_cpuid(fd_.get(), t); }
 
 void KvmVcpu::init_msrs() {
   auto msrs = boot_msrs();

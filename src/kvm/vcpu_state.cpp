@@ -1,6 +1,8 @@
 #include "kvm/vcpu_state.h"
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <optional>
 
 #include "amber/log.h"
@@ -84,6 +86,21 @@ uint32_t le32(const std::vector<uint8_t>& p) {
 
 }  // namespace
 
+std::vector<kvm_cpuid_entry2> set_vcpu_cpuid(int fd, std::span<const kvm_cpuid_entry2> table) {
+  FlexBuf<CpuidHeader, kvm_cpuid_entry2> in(table.size());
+  in.get()->nent = static_cast<uint32_t>(table.size());
+  in.assign(table);
+  xioctl(fd, kKvmSetCpuid2, in.get(), "KVM_SET_CPUID2");
+  FlexBuf<CpuidHeader, kvm_cpuid_entry2> out(kMaxCpuidEntries);
+  out.get()->nent = static_cast<uint32_t>(kMaxCpuidEntries);
+  if (ioctl_retry(fd, kKvmGetCpuid2, out.get()) < 0 || out.get()->nent > kMaxCpuidEntries) {
+    log::debug("KVM_GET_CPUID2: {}; keeping the CPUID table as set", std::strerror(errno));
+    return {table.begin(), table.end()};
+  }
+  auto got = out.span().first(out.get()->nent);
+  return {got.begin(), got.end()};
+}
+
 StateNode save_vcpu_state(int fd, VmShared& vm, std::span<const kvm_cpuid_entry2> cpuid) {
   const auto& caps = vm.caps;
   StateNode n;
@@ -165,7 +182,7 @@ std::vector<kvm_cpuid_entry2> restore_vcpu_state(int fd, const VmShared& vm, con
   // 2. Apply, in the order of docs/vcpu-state.md.
   // CPUID first: it decides which MSRs, XSAVE components and CR4 bits the
   // later ioctls accept.
-  xioctl(fd, kKvmSetCpuid2, cpuid.get(), "KVM_SET_CPUID2");
+  auto effective_cpuid = set_vcpu_cpuid(fd, cpuid.span());
   // The TSC rate before any TSC value, which KVM scales by it.
   if (tsc_khz && caps.get_tsc_khz) {
     uint32_t cur = static_cast<uint32_t>(xioctl(fd, KVM_GET_TSC_KHZ, "KVM_GET_TSC_KHZ"));
@@ -199,8 +216,7 @@ std::vector<kvm_cpuid_entry2> restore_vcpu_state(int fd, const VmShared& vm, con
   // soft-lockup watchdog does not fire. EINVAL = the guest has no kvmclock.
   if (caps.kvmclock_ctrl && ioctl_retry(fd, KVM_KVMCLOCK_CTRL, 0UL) < 0 && errno != EINVAL)
     throw SysError("KVM_KVMCLOCK_CTRL", errno);
-  auto s = cpuid.span();
-  return {s.begin(), s.end()};
+  return effective_cpuid;
 }
 
 }  // namespace amber::kvm
