@@ -7,6 +7,9 @@
 # See docs/sandbox.md for the design, costs and the freeze watchdog; the facts
 # cited as [env] below come from shared/docs/kvm-environments.md.
 #
+# Its parts: tools/sandbox/init.sh (PID 1 in L1), tools/sandbox/output-filter.awk
+# (the host side of the output port).
+#
 # Layout of an L1 run (all per invocation, in a temp dir that is removed):
 #   initramfs   busybox-static (at /.sandbox/busybox), the three KVM modules,
 #               a generated /init, and the --carry'd paths (+ their shared
@@ -254,36 +257,19 @@ cache=${AMBER_CACHE:-${HOME:-/tmp}/.cache/amber}
 case $cache in /*) ;; *) cache=$PWD/$cache ;; esac
 
 # --------------------------------------------------------------- packages ---
-# [env]: qemu-system-x86, busybox-static, cpio (about 18 MB download).
+# [env]: qemu-system-x86, busybox-static, cpio. tools/setup.sh installs them
+# (both README commands run it first, and it says what it installs); this
+# script only checks, and never installs anything by itself.
 as_root() {
     if [ "$(id -u)" = 0 ]; then "$@"
     elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then sudo -n "$@"
     else return 1; fi
 }
-ensure_packages() {
-    local missing=() p status line ok=' '
-    # One dpkg -s for all (forks are expensive on a loaded 2-core machine).
-    status=$(dpkg -s "$@" 2>/dev/null || true)
-    while IFS= read -r line; do
-        case $line in
-            "Package: "*) p=${line#Package: } ;;
-            "Status: install ok installed") ok+="$p " ;;
-        esac
-    done <<<"$status"
-    for p in "$@"; do [[ $ok == *" $p "* ]] || missing+=("$p"); done
-    [ ${#missing[@]} -eq 0 ] && return 0
-    log "installing ${missing[*]} (apt)"
-    local aptlog; aptlog=$(mktemp)
-    if ! { as_root apt-get update -qq &&
-           as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-               --no-install-recommends -o DPkg::Lock::Timeout=600 "${missing[@]}"
-         } >"$aptlog" 2>&1; then
-        cat "$aptlog" >&2; rm -f "$aptlog"
-        die "could not install ${missing[*]}; as root run: apt-get install --no-install-recommends ${missing[*]}"
-    fi
-    rm -f "$aptlog"
-}
-ensure_packages qemu-system-x86 busybox-static cpio
+missing=''
+for p in qemu-system-x86 busybox-static cpio; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+="$p "
+done
+[ -z "$missing" ] || die "the sandbox needs packages that are not installed: ${missing% }; run tools/setup.sh"
 command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 not found"
 busybox=/bin/busybox
 [ -x "$busybox" ] || die "$busybox (busybox-static) not found"
@@ -303,6 +289,7 @@ fetch_kernel() {  # $1 = package name; extracts into $kroot/$1
     log "fetching L1 kernel $pkg into $kroot (one time, ~27 MB)"
     if ! (cd "$tmp" && apt-get download -q "$pkg" >download.log 2>&1); then
         # Stale package lists (the mirror dropped that version): update, retry.
+        log "apt-get download $pkg failed; refreshing apt's package lists (apt-get update) and retrying"
         as_root apt-get update -qq >/dev/null 2>&1 || true
         pkg=$(resolve_kernel_pkg)
         [ -n "$pkg" ] && (cd "$tmp" && apt-get download -q "$pkg" >download.log 2>&1) || {
@@ -337,7 +324,8 @@ if [ -s "$kroot/.resolved" ] &&
 fi
 [ -n "$kpkg" ] || kpkg=$(resolve_kernel_pkg || true)
 if [ -z "$kpkg" ] && as_root true 2>/dev/null && ! ls "$kroot"/*/.complete >/dev/null 2>&1; then
-    as_root apt-get update -qq >/dev/null 2>&1 || true     # no package lists yet
+    log "no apt package lists yet: running apt-get update to find the L1 kernel"
+    as_root apt-get update -qq >/dev/null 2>&1 || true
     kpkg=$(resolve_kernel_pkg || true)
 fi
 if [ -n "$kpkg" ] && [ ! -f "$kroot/$kpkg/.complete" ]; then
@@ -379,6 +367,7 @@ mod_seen=([irqbypass]=1 [kvm]=1 [kvm_amd]=1)
 for m in ${modules_extra[@]+"${modules_extra[@]}"}; do add_module "$m"; done
 
 # ------------------------------------------------------------ work dir ------
+sandbox_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/sandbox
 work=$(mktemp -d "${TMPDIR:-/tmp}/kvm-sandbox.XXXXXX")
 qpid='' fpid=''
 kill_qemu() {
@@ -480,69 +469,7 @@ marker="@@KVM-SANDBOX-EXIT-$(printf '%08x%08x' "$SRANDOM" "$SRANDOM")="
 
 # /init: PID 1 in L1 (busybox sh). Output goes to ttyS1, heartbeats to ttyS2;
 # the kernel console (console=ttyS0, shared with SeaBIOS) is separate.
-cat >"$root/init" <<'INIT'
-#!/.sandbox/busybox sh
-B=/.sandbox/busybox
-$B mount -t proc proc /proc
-$B mount -t sysfs sysfs /sys
-$B mount -t devtmpfs devtmpfs /dev
-$B --install -s                  # applets into /bin, /usr/bin, ...; never over carried files
-export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root TERM=dumb AMBER_SANDBOX_L1=1
-. /.sandbox/config
-exec 0</dev/null 3>/dev/ttyS1 4>/dev/ttyS2
-stty -opost <&3                  # no \n -> \r\n on the output port
-# /tmp: tmpfs of half of L1 RAM, keeping whatever was carried under /tmp.
-if [ -n "$(ls -A /tmp)" ]; then mv /tmp /.sandbox/tmp-carried; mkdir /tmp; fi
-mount -t tmpfs -o size=50%,mode=1777 tmpfs /tmp
-if [ -d /.sandbox/tmp-carried ]; then cp -a /.sandbox/tmp-carried/. /tmp/; rm -rf /.sandbox/tmp-carried; fi
-mkdir -p /dev/pts /dev/shm
-mount -t devpts -o newinstance,ptmxmode=0666 devpts /dev/pts
-mount -t tmpfs -o mode=1777 tmpfs /dev/shm
-
-finish() {  # $1 = status: end marker on the output port, drain, power off
-    printf '%s%d@@\n' "$MARKER" "$1" >&3
-    stty -opost <&3              # tcsetattr(TCSADRAIN): waits until sent
-    poweroff -f
-    sleep 1000
-}
-fatal() {
-    echo "[kvm-sandbox] L1: $*" >&3
-    dmesg | grep -iE 'kvm|svm' | tail -n 4 >&3
-    finish 125
-}
-
-# [env]: busybox insmod loads irqbypass, kvm, kvm-amd in that order (~0.5 s).
-for m in /.sandbox/modules/*.ko; do
-    params=
-    case $m in */??-kvm-amd.ko|*/??-kvm_amd.ko) params=$KVM_AMD_PARAMS ;; esac
-    err=$(insmod "$m" $params 2>&1) || {
-        case $m in
-            *kvm-amd*|*kvm_amd*) fatal "kvm_amd failed to load ($err); no /dev/kvm (does the L1 CPU model have svm? see AMBER_SANDBOX_CPU)" ;;
-            *) fatal "insmod ${m##*/} failed: $err" ;;
-        esac
-    }
-done
-[ -c /dev/kvm ] || fatal "/dev/kvm does not exist although kvm_amd loaded"
-
-try=$(sed -n 's/.*amber\.try=\([0-9]*\).*/\1/p' /proc/cmdline)
-if [ "${try:-1}" -le "$TEST_FREEZE" ]; then
-    # Test hook (AMBER_SANDBOX_TEST_FREEZE): act like a frozen L1: one
-    # heartbeat so the host sees L1 come up, then silence forever.
-    echo "HB freeze-test" >&4
-    while :; do sleep 1000; done
-fi
-
-# Heartbeat: the host's watchdog kills L1 when these stop for 20 s ([env]:
-# when QEMU 7.2's TCG SVM emulation freezes L1, L1 time stops too, so only
-# the host can notice).
-( while :; do echo "HB $(cut -d' ' -f1 /proc/uptime)"; sleep 2; done ) >&4 2>/dev/null &
-hb=$!
-
-sh /.sandbox/cmd </dev/null >&3 2>&3
-rc=$?
-kill $hb 2>/dev/null
-finish $rc
-INIT
+cp "$sandbox_dir/init.sh" "$root/init"
 chmod 755 "$root/init" "$root/.sandbox/busybox"
 
 mkfifo "$work/pause"
@@ -556,20 +483,6 @@ initrd_mb=$(( ($(stat -c %s "$initrd") + 524288) / 1048576 ))
 # ------------------------------------------------------------ one L1 run ----
 awk_opts=(); [[ $(awk -W version 2>&1) == mawk* ]] && awk_opts=(-W interactive)
 
-# Output filter: strip CRs, stop at the end marker, record the status.
-filter_prog='
-{
-    sub(/\r$/, "")
-    if (done) next
-    i = index($0, marker)
-    if (i) {
-        printf "%s", substr($0, 1, i - 1); fflush()
-        rc = substr($0, i + length(marker)); sub(/@@.*/, "", rc)
-        print rc + 0 > rcfile; close(rcfile)
-        done = 1; next
-    }
-    print; fflush()
-}'
 
 # run_try K: boots L1 once. Sets $result to one of
 #   done (inner_rc set) | timeout | stall | freeze | noboot | died
@@ -588,7 +501,7 @@ run_try() {
         </dev/null >"$work/qemu.log" 2>&1 &
     qpid=$!
     tail -c +1 -f --pid="$qpid" -s 0.1 "$out" 2>/dev/null |
-        awk ${awk_opts[@]+"${awk_opts[@]}"} -v marker="$marker" -v rcfile="$rcf" "$filter_prog" &
+        awk ${awk_opts[@]+"${awk_opts[@]}"} -v marker="$marker" -v rcfile="$rcf" -f "$sandbox_dir/output-filter.awk" &
     fpid=$!
 
     # The watchdog loop forks nothing: heartbeats are read from an fd kept

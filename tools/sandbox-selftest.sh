@@ -24,10 +24,10 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/sandbox-selftest.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 passed=0 failed=0
 
-# Which mode kvm-sandbox.sh will pick (same rule as the script).
+# Which mode kvm-sandbox.sh will pick: its own placement answer.
 mode=${AMBER_SANDBOX:-auto}
 if [ "$mode" = auto ]; then
-    if [ -c /dev/kvm ] && { : <>/dev/kvm; } 2>/dev/null; then mode=native; else mode=qemu; fi
+    if "$sandbox" --placement 2>&1 | grep -q 'run natively'; then mode=native; else mode=qemu; fi
 fi
 echo "sandbox-selftest: mode=$mode"
 
@@ -77,7 +77,7 @@ if [ "$mode" = qemu ] && [ "$quick" = 0 ]; then
     AMBER_SANDBOX_TEST_FREEZE=9 AMBER_SANDBOX_HEARTBEAT_TIMEOUT=5 \
         check freeze-giveup 125 '' 'giving up' --retries 1 -- true
 else
-    echo "SKIP freeze-retry, freeze-giveup (--quick, or native mode: no watchdog there)"
+    echo "SKIP freeze-retry, freeze-giveup (--quick, or native mode: no L1 to freeze)"
 fi
 
 echo "$passed passed, $failed failed"
