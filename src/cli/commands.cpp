@@ -85,10 +85,12 @@ class SignalWatcher {
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGHUP);
-    fd_ = check_sys(signalfd(-1, &set, SFD_CLOEXEC), "signalfd");
-    thread_ = std::thread([this, &m] {
+    // Shared with the reader thread, which may outlive this object (see the
+    // destructor): the fd closes when both are done with it.
+    fd_ = std::make_shared<UniqueFd>(check_sys(signalfd(-1, &set, SFD_CLOEXEC), "signalfd"));
+    thread_ = std::thread([fd = fd_, &m] {
       signalfd_siginfo si;
-      if (::read(fd_, &si, sizeof si) == sizeof si && si.ssi_signo != 0)
+      if (::read(fd->get(), &si, sizeof si) == sizeof si && si.ssi_signo != 0)
         m.request_stop(vmm::StopReason::kSignal);
     });
   }
@@ -97,7 +99,7 @@ class SignalWatcher {
   ~SignalWatcher() { thread_.detach(); }
 
  private:
-  int fd_ = -1;
+  std::shared_ptr<UniqueFd> fd_;
   std::thread thread_;
 };
 
