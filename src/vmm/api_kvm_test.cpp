@@ -117,6 +117,9 @@ TEST(Reset, ResetMidRunContinuesFromTheImageAgain) {
         reset_done.set_value("ok");
       } catch (const std::exception& e) {
         reset_done.set_value(e.what());
+        // A failed reset leaves the VM paused: end the run, or it would
+        // wait for the guest forever.
+        vm.m->request_stop(StopReason::kError, std::string("reset failed: ") + e.what());
       }
     });
   });
