@@ -41,6 +41,13 @@ void IoThread::wake() {
   [[maybe_unused]] auto r = ::write(wake_fd_, &one, sizeof one);
 }
 
+void IoThread::request_pause() {
+  if (!thread_.joinable()) return;
+  std::lock_guard lk(mu_);
+  pause_ = true;
+  wake();
+}
+
 void IoThread::pause() {
   if (!thread_.joinable()) return;
   std::unique_lock lk(mu_);
@@ -89,6 +96,14 @@ void IoThread::loop() {
       if (events[i].data.u64 == ~0ull) {
         [[maybe_unused]] auto r = ::read(wake_fd_, &count, sizeof count);
         continue;
+      }
+      {
+        // Checked before every handler, not once per epoll_wait: a batch
+        // may hold notifications that arrived before the pause was asked
+        // for but were not served yet. They stay pending in their eventfd
+        // (epoll is level-triggered) for after resume().
+        std::lock_guard lk(mu_);
+        if (pause_ || stop_) break;
       }
       auto& src = sources_[events[i].data.u64];
       if (::read(src.fd, &count, sizeof count) == sizeof count) src.handler();

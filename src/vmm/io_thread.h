@@ -4,7 +4,13 @@
 // no exit to userspace on the vCPU thread (KVM_IOEVENTFD).
 //
 // Snapshot rule (docs/disks.md): handlers run to completion inside this
-// thread, so once pause() returns no request is in flight.
+// thread, so once pause() returns no request is in flight. A notification
+// that has not reached its handler when the pause is requested stays
+// pending in its eventfd: it is served after resume(), and a VM restored
+// from an image taken meanwhile serves the queue itself (the VMM notifies
+// every queue after a restore). So a request the guest published before a
+// save but that was not served yet is served by each clone, not once,
+// before the capture, for all of them alike (docs/entropy.md).
 #include <condition_variable>
 #include <functional>
 #include <mutex>
@@ -24,6 +30,8 @@ class IoThread {
   // handler; call before start().
   void add(int eventfd, std::function<void()> handler);
   void start();
+  // From now on no handler starts (the one running may finish); returns at once.
+  void request_pause();
   void pause();   // returns once no handler is running and none will start
   void resume();
   void stop();

@@ -121,7 +121,17 @@ void Machine::post(Event e) {
 
 void Machine::request_stop(StopReason why, std::string message) { post({EventKind::kStop, why, std::move(message), {}}); }
 
-void Machine::request_guest_save() { post({EventKind::kSaveRequested, StopReason::kSaved, {}, {}}); }
+void Machine::request_guest_save() {
+  // A doorbell (or the serial trigger) runs in the exit handler of the vCPU
+  // that rang. Hold that vCPU before it re-enters the guest, so the image
+  // holds the guest right at its request and not wherever it got to before
+  // the main loop paused it. Otherwise a guest that asks for random bytes
+  // right after ringing may have them served before the capture, and every
+  // clone of the image then shares them (docs/entropy.md). triggered_save()
+  // lets it go again.
+  VcpuThread::hold_current();
+  post({EventKind::kSaveRequested, StopReason::kSaved, {}, {}});
+}
 
 void Machine::post_task(std::function<void()> task) { post({EventKind::kTask, StopReason::kError, {}, std::move(task)}); }
 
@@ -175,8 +185,13 @@ void Machine::stop_threads() {
 }
 
 void Machine::pause_all() {
-  // vCPUs first: once they are parked no new notification can arrive, then
-  // the I/O thread finishes the request it may be serving (docs/disks.md).
+  // The I/O thread is told first, so that it starts no handler from here
+  // on: a queue the guest kicked but that is not served yet stays unserved
+  // in a snapshot taken now, and each VM restored from it serves the queue
+  // itself (start_threads). Then the vCPUs are parked: after that no new
+  // notification can arrive. Last, wait for the I/O thread to finish the
+  // request it may be serving, so nothing is in flight (docs/disks.md).
+  io_->request_pause();
   for (auto& t : threads_) t->pause();
   io_->pause();
   paused_ = true;
@@ -191,6 +206,7 @@ void Machine::resume_all() {
 bool Machine::triggered_save(const RunOptions& opts, RunOutcome& out) {
   if (opts.save_path.empty()) {
     log::guest_warn(unarmed_save_limit_, "the guest asked for a save, but no --save IMAGE was given; ignored");
+    if (!paused_) resume_all();  // lets the vCPU that rang go on (request_guest_save)
     return true;
   }
   try {

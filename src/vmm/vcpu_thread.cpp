@@ -10,6 +10,8 @@ namespace amber::vmm {
 namespace {
 // The vCPU that runs on this thread, for the kick signal handler.
 thread_local hv::Vcpu* t_vcpu = nullptr;
+// The VcpuThread whose loop runs on this thread, for hold_current().
+thread_local VcpuThread* t_self = nullptr;
 
 int kick_signal() { return SIGRTMIN; }
 
@@ -80,6 +82,14 @@ void VcpuThread::run_on_thread(const std::function<void(hv::Vcpu&)>& task) {
   if (task_error_) std::rethrow_exception(task_error_);
 }
 
+bool VcpuThread::hold_current() noexcept {
+  VcpuThread* self = t_self;
+  if (!self) return false;
+  std::lock_guard lk(self->mu_);
+  self->pause_ = true;  // loop() parks before its next KVM_RUN
+  return true;
+}
+
 void VcpuThread::request_stop() noexcept {
   {
     std::lock_guard lk(mu_);
@@ -95,6 +105,7 @@ void VcpuThread::join() {
 
 void VcpuThread::loop() {
   t_vcpu = &vcpu_;
+  t_self = this;
   ExitResult end;
   bool notify_stop = false;
   for (;;) {
@@ -145,6 +156,7 @@ void VcpuThread::loop() {
   }
   if (notify_stop && on_stop_) on_stop_(vcpu_.index(), end);
   t_vcpu = nullptr;
+  t_self = nullptr;
 }
 
 }  // namespace amber::vmm

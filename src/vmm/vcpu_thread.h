@@ -37,6 +37,12 @@ class VcpuThread {
   void resume();
   // Runs `task` on the vCPU thread while it is parked; rethrows its exception.
   void run_on_thread(const std::function<void(hv::Vcpu&)>& task);
+  // For an exit handler, on the vCPU's own thread: the vCPU parks before it
+  // re-enters the guest, as if pause() had been called, and stays parked
+  // until resume(). The guest-requested save uses it so that the vCPU that
+  // rang does not run on past its request (Machine::request_guest_save).
+  // Returns false, doing nothing, on any other thread.
+  static bool hold_current() noexcept;
   // Asks the loop to end without waiting (safe from any thread, including
   // this vCPU's own exit handler); join() waits.
   void request_stop() noexcept;

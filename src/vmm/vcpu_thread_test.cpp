@@ -111,5 +111,29 @@ TEST_F(VcpuThreadTest, ManyPauseResumeCyclesNeverLoseAKick) {
   EXPECT_EQ(exits, at_pause);
 }
 
+// The guest-requested save: the exit handler of the vCPU that rang holds
+// it, so the vCPU does not re-enter the guest until the VMM resumes it.
+TEST_F(VcpuThreadTest, HoldCurrentParksTheVcpuBeforeItReentersTheGuest) {
+  EXPECT_FALSE(VcpuThread::hold_current()) << "not a vCPU thread";
+  std::atomic<bool> held{false};
+  VcpuThread t(vcpu, [&](const hv::VcpuExit&) {
+    if (++exits == 10) held = VcpuThread::hold_current();
+    return ExitResult{};
+  }, on_stop);
+  t.start();
+  while (exits < 10) std::this_thread::sleep_for(1ms);
+  std::this_thread::sleep_for(20ms);
+  EXPECT_TRUE(held);
+  EXPECT_EQ(exits, 10) << "the vCPU ran on after its exit handler held it";
+  EXPECT_EQ(vcpu.runs_, 10u);
+  t.pause();  // returns: it is parked
+  StateNode n;
+  t.run_on_thread([&](hv::Vcpu& v) { n = v.save_state(); });  // allowed only while parked
+  t.resume();
+  while (exits < 20) std::this_thread::sleep_for(1ms);
+  t.request_stop();
+  t.join();
+}
+
 }  // namespace
 }  // namespace amber::vmm
