@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   g++ meson ninja-build pkg-config            # build
   linux-libc-dev                              # KVM UAPI headers
-  libfdt-dev libzstd-dev libxxhash-dev libfmt-dev
+  libfdt-dev libzstd-dev libxxhash-dev libfmt-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev libbenchmark-dev  # tests, benchmarks
   qemu-system-x86 busybox-static cpio         # the KVM sandbox and test guests
   e2fsprogs                                   # ext4 test disks (mke2fs -d)
