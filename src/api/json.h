@@ -1,11 +1,13 @@
 #pragma once
-// A small, strict JSON reader and writer for the control socket (docs/api.md).
+// A strict JSON reader and writer for the control socket (docs/api.md),
+// on top of nlohmann/json (its SAX reader; json.cpp only, not this header).
 //
 // The reader accepts exactly one flat object whose values are strings,
-// booleans or numbers: that is all a request needs, and refusing the rest
+// booleans or numbers: that is all a request needs, and it refuses the rest
 // (arrays, nested objects, null, duplicate keys, invalid UTF-8, lone
-// surrogates, NUL) keeps it small enough to trust with hostile input. Every
-// failure is a JsonError naming the byte offset.
+// surrogates, NUL, a byte order mark, numbers that overflow or underflow)
+// before building anything. Every failure is a JsonError; syntax errors name
+// the byte offset.
 #include <cstdint>
 #include <string>
 #include <string_view>

@@ -56,10 +56,43 @@ TEST(Json, EveryTruncationOfAValidRequestIsRejected) {
   EXPECT_NO_THROW(parse_json_object(ok));
 }
 
+TEST(Json, RefusesWhatTheLibraryWouldLetThrough) {
+  // nlohmann reads NUL as the end of input, skips a byte order mark, keeps the
+  // last of duplicate keys and reads an underflowing number as 0.
+  EXPECT_THROW(parse_json_object(std::string("{\"a\":1}\0{}", 10)), JsonError);
+  EXPECT_THROW(parse_json_object("\xef\xbb\xbf{\"a\":1}"), JsonError);
+  EXPECT_THROW(parse_json_object("{\"a\":\"x\",\"b\":1,\"a\":\"y\"}"), JsonError);
+  EXPECT_THROW(parse_json_object("{\"\\u0000\":1}"), JsonError);  // NUL in a key
+  EXPECT_THROW(parse_json_object("{\"a\":1e-400}"), JsonError);
+  EXPECT_THROW(parse_json_object("{\"a\":0." + std::string(400, '0') + "1}"), JsonError);
+  EXPECT_THROW(parse_json_object("{\"a\":1} /* c */"), JsonError);
+  EXPECT_EQ(std::get<double>(*parse_json_object("{\"a\":0e-999}").find("a")), 0.0);
+  EXPECT_EQ(std::get<double>(*parse_json_object("{\"a\":-9223372036854775809}").find("a")), -9223372036854775808.0);
+}
+
+TEST(Json, ErrorsAreShortAndNameTheByte) {
+  auto what = [](std::string_view s) {
+    try {
+      parse_json_object(s);
+    } catch (const JsonError& e) {
+      return std::string(e.what());
+    }
+    return std::string("accepted");
+  };
+  EXPECT_EQ(what("{\"a\":tru}"), "invalid JSON at byte 8: syntax error while parsing value - invalid literal");
+  EXPECT_EQ(what("{\"a\":1,\"a\":2}"), "invalid JSON: duplicate key \"a\"");
+  EXPECT_EQ(what("{\"a\":[1]}"), "invalid JSON: nested objects and arrays are not supported");
+  EXPECT_EQ(what("[]"), "invalid JSON: a request must be a JSON object");
+  // The unterminated 60 KiB string is not echoed back.
+  EXPECT_LT(what("{\"a\":\"" + std::string(60000, 'x')).size(), 300u);
+}
+
 TEST(Json, QuoteEscapesAndRepairsInvalidUtf8) {
   EXPECT_EQ(json_quote("a\"b\\\n\x01"), "\"a\\\"b\\\\\\n\\u0001\"");
   EXPECT_EQ(json_quote("\xff" "ok"), "\"\xef\xbf\xbdok\"");
   EXPECT_EQ(json_quote("\xc3\xa9"), "\"\xc3\xa9\"");
+  EXPECT_EQ(json_quote(std::string("\0\b\f\r\t", 5)), "\"\\u0000\\b\\f\\r\\t\"");
+  EXPECT_EQ(json_quote("\xe2\x82" "x"), "\"\xef\xbf\xbdx\"");  // a truncated sequence is one U+FFFD
 }
 
 TEST(Json, WriterRoundTripsThroughTheParser) {
