@@ -31,7 +31,9 @@ bad()  { failed=$((failed + 1)); echo "FAIL $*"; }
 field() { grep -o "\"$2\":\(\"[^\"]*\"\|true\|false\)" <<<"$1" | head -n1 | sed 's/^[^:]*://; s/"//g'; }
 
 # What the kernel says, independently of amber.
-if [ ! -e /dev/kvm ]; then want=none
+# /dev/kvm is character device 10:232 (Documentation/admin-guide/devices.txt);
+# anything else there (missing, or /dev/null bound over it) is no KVM.
+if [ ! -c /dev/kvm ] || [ "$(stat -L -c '%t:%T' /dev/kvm)" != a:e8 ]; then want=none
 elif [ -e /sys/module/kvm_pvm ] && [ ! -e /sys/module/kvm_intel ] && [ ! -e /sys/module/kvm_amd ]; then want=pvm
 elif [ -e /sys/module/kvm_intel ] && [ ! -e /sys/module/kvm_amd ]; then want=intel
 elif [ -e /sys/module/kvm_amd ] && [ ! -e /sys/module/kvm_intel ]; then want=amd
@@ -107,26 +109,32 @@ if [ "$want" != none ]; then
   else bad "native: long command gave exit $rc"; cat "$tmp/err"; fi
 fi
 
-# The same machine with /dev/kvm hidden.
-hide=(unshare --mount --propagation private sh -c 'mount --bind /dev/null /dev/kvm && exec "$@"' hide)
-if [ ! -e /dev/kvm ]; then
-  echo "(no /dev/kvm here: 'here' above was already the hidden case)"
-elif ! "${hide[@]}" true 2>"$tmp/err"; then
-  bad "hidden: cannot hide /dev/kvm in a mount namespace ($(cat "$tmp/err")); run as root"
-else
-  check_machine hidden none false "${hide[@]}"
-  # Where the sandbox then runs the command, the doctor must find a KVM that
-  # runs Linux (the sandbox's kvm_amd).
-  "${hide[@]}" "$sandbox" --amber "$amber" --needs bare --timeout 300 --carry "$amber" -- \
+# Where the sandbox runs a command because there is no KVM here, the doctor
+# inside must find a KVM that runs Linux (the sandbox's kvm_amd).
+check_sandbox_doctor() {  # $@ = command prefix (hiding /dev/kvm, or nothing)
+  local rc j
+  "$@" "$sandbox" --amber "$amber" --needs bare --timeout 300 --carry "$amber" -- \
       "$amber" doctor --json </dev/null >"$tmp/out" 2>"$tmp/err"
   rc=$?
   j=$(grep -a '"backend"' "$tmp/out" | tail -n1)
   if [ "$rc" = 0 ] && [ "$(field "$j" backend)" = amd ] && [ "$(field "$j" linux_guests)" = true ] &&
      grep -q 'QEMU-TCG sandbox: no usable /dev/kvm' "$tmp/err"; then
-    ok "hidden: the sandbox ran the command; its doctor says backend=amd linux_guests=true"
+    ok "sandbox: the sandbox ran the command; its doctor says backend=amd linux_guests=true"
   else
-    bad "hidden: sandbox run gave exit $rc, doctor '$j'"; tail -n 20 "$tmp/err"
+    bad "sandbox: sandbox run gave exit $rc, doctor '$j'"; tail -n 20 "$tmp/err"
   fi
+}
+
+# The same machine with /dev/kvm hidden.
+hide=(unshare --mount --propagation private sh -c 'mount --bind /dev/null /dev/kvm && exec "$@"' hide)
+if [ "$want" = none ]; then
+  echo "(no usable /dev/kvm here: 'here' above was already the hidden case)"
+  check_sandbox_doctor
+elif ! "${hide[@]}" true 2>"$tmp/err"; then
+  bad "hidden: cannot hide /dev/kvm in a mount namespace ($(cat "$tmp/err")); run as root"
+else
+  check_machine hidden none false "${hide[@]}"
+  check_sandbox_doctor "${hide[@]}"
 fi
 
 echo "$passed passed, $failed failed"

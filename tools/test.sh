@@ -147,14 +147,15 @@ if [ $kvm = 1 ]; then
   # Bare-metal suites on every KVM there is: natively where this machine's
   # KVM runs bare-metal guests, and always in the sandbox (a second KVM
   # implementation finds bugs the first hides).
+  placement=$(tools/kvm-sandbox.sh --needs bare --amber "$root/$build/tools/amber" --placement 2>&1)
+  echo "$placement"
   native_bare=0
-  tools/kvm-sandbox.sh --needs bare --amber "$root/$build/tools/amber" --placement 2>&1 |
-    grep -q 'run natively' && native_bare=1
+  grep -q 'run natively' <<<"$placement" && native_bare=1
   for s in kvm:src/kvm/kvm_tests vmm:src/vmm/vmm_kvm_tests; do
     if [ $native_bare = 1 ]; then
       kvm_suite "${s%%:*}@native" bare native "$root/$build/${s#*:}"
     elif wanted "${s%%:*}@native"; then
-      echo "!!! ${s%%:*}@native: this machine's KVM runs no bare-metal guest (see the placement line above); only the sandbox run counts" >&2
+      echo "!!! ${s%%:*}@native: no native run: this machine's KVM runs no bare-metal guest (placement above); the sandbox run is the only one" >&2
     fi
     kvm_suite "${s%%:*}@sandbox" bare qemu "$root/$build/${s#*:}"
   done
