@@ -39,11 +39,11 @@ void remove_stale_socket(const std::string& path) {
     throw SysError(fmt::format("--api {}", path), errno);
   }
   if (!S_ISSOCK(st.st_mode)) throw Error(fmt::format("--api {}: exists and is not a socket; refusing to replace it", path));
-  int fd = check_sys(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), "socket");
   sockaddr_un a = socket_address(path);
-  int rc = connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  UniqueFd fd(check_sys(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), "socket"));
+  int rc = connect(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a);
   int err = errno;
-  close(fd);
+  fd.reset();
   if (rc == 0) throw Error(fmt::format("--api {}: another process is serving this socket", path));
   if (err != ECONNREFUSED) throw SysError(fmt::format("--api {}: probing the existing socket", path), err);
   if (unlink(path.c_str()) != 0 && errno != ENOENT) throw SysError(fmt::format("--api {}: removing the stale socket", path), errno);
@@ -64,27 +64,23 @@ bool send_all(int fd, std::string_view s) {
 ApiServer::ApiServer(std::string path, Submit submit) : path_(std::move(path)), submit_(std::move(submit)) {
   sockaddr_un a = socket_address(path_);
   remove_stale_socket(path_);
-  listen_fd_ = check_sys(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), "socket");
+  listen_fd_.reset(check_sys(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), "socket"));
   // The socket file gets its mode at bind() time: create it 0600 under a
   // tight umask rather than chmod afterwards (no window where others may
   // connect). umask is process-wide; this runs before any VM thread starts.
   mode_t old = umask(0177);
-  int rc = bind(listen_fd_, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  int rc = bind(listen_fd_.get(), reinterpret_cast<sockaddr*>(&a), sizeof a);
   int err = errno;
   umask(old);
-  if (rc != 0) {
-    close(listen_fd_);
-    throw SysError(fmt::format("--api {}: bind", path_), err);
-  }
+  if (rc != 0) throw SysError(fmt::format("--api {}: bind", path_), err);  // listen_fd_ closes itself
   struct stat st;
   if (stat(path_.c_str(), &st) == 0) inode_ = st.st_ino;
-  if (listen(listen_fd_, 16) != 0) {
+  if (listen(listen_fd_.get(), 16) != 0) {
     err = errno;
-    close(listen_fd_);
     unlink(path_.c_str());
     throw SysError(fmt::format("--api {}: listen", path_), err);
   }
-  stop_fd_ = check_sys(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), "eventfd");
+  stop_fd_.reset(check_sys(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), "eventfd"));
   acceptor_ = std::thread([this] { accept_loop(); });
 }
 
@@ -93,19 +89,18 @@ ApiServer::~ApiServer() { stop(); }
 void ApiServer::stop() {
   if (stopping_.exchange(true)) return;
   uint64_t one = 1;
-  (void)!write(stop_fd_, &one, sizeof one);
+  (void)!write(stop_fd_.get(), &one, sizeof one);
   if (acceptor_.joinable()) acceptor_.join();
   {
     std::lock_guard lk(clients_mu_);
     for (auto& c : clients_)
       if (c.thread.joinable()) c.thread.join();
-    for (auto& c : clients_) close(c.fd);
-    clients_.clear();
+    clients_.clear();  // closes the client sockets
   }
   struct stat st;
   if (stat(path_.c_str(), &st) == 0 && st.st_ino == inode_) unlink(path_.c_str());
-  close(listen_fd_);
-  close(stop_fd_);
+  listen_fd_.reset();
+  stop_fd_.reset();
 }
 
 void ApiServer::reap_done_clients() {
@@ -113,8 +108,7 @@ void ApiServer::reap_done_clients() {
   for (auto it = clients_.begin(); it != clients_.end();) {
     if (it->done) {
       it->thread.join();
-      close(it->fd);
-      it = clients_.erase(it);
+      it = clients_.erase(it);  // closes its socket
     } else {
       ++it;
     }
@@ -123,24 +117,23 @@ void ApiServer::reap_done_clients() {
 
 void ApiServer::accept_loop() {
   for (;;) {
-    pollfd p[2] = {{listen_fd_, POLLIN, 0}, {stop_fd_, POLLIN, 0}};
+    pollfd p[2] = {{listen_fd_.get(), POLLIN, 0}, {stop_fd_.get(), POLLIN, 0}};
     if (poll(p, 2, -1) < 0) {
       if (errno == EINTR) continue;
       log::error("api: poll: {}", std::strerror(errno));
       return;
     }
     if (p[1].revents) return;
-    int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
-    if (fd < 0) continue;  // the client gave up already, or fd pressure: keep serving the others
+    UniqueFd fd(accept4(listen_fd_.get(), nullptr, nullptr, SOCK_CLOEXEC));
+    if (!fd) continue;  // the client gave up already, or fd pressure: keep serving the others
     reap_done_clients();
     std::lock_guard lk(clients_mu_);
     if (clients_.size() >= kMaxClients) {
-      send_all(fd, error_answer(fmt::format("too many clients (at most {})", kMaxClients)) + "\n");
-      close(fd);
+      send_all(fd.get(), error_answer(fmt::format("too many clients (at most {})", kMaxClients)) + "\n");
       continue;
     }
     Client& c = clients_.emplace_back();
-    c.fd = fd;
+    c.fd = std::move(fd);
     c.thread = std::thread([this, &c] {
       serve(c);
       c.done = true;
@@ -177,13 +170,13 @@ void ApiServer::serve(Client& c) {
   bool skipping = false;  // inside an oversized line: drop bytes up to its newline
   char chunk[4096];
   for (;;) {
-    pollfd p[2] = {{c.fd, POLLIN, 0}, {stop_fd_, POLLIN, 0}};
+    pollfd p[2] = {{c.fd.get(), POLLIN, 0}, {stop_fd_.get(), POLLIN, 0}};
     if (poll(p, 2, -1) < 0) {
       if (errno == EINTR) continue;
       return;
     }
     if (p[1].revents) return;
-    ssize_t n = recv(c.fd, chunk, sizeof chunk, 0);
+    ssize_t n = recv(c.fd.get(), chunk, sizeof chunk, 0);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) return;  // closed (a partial line is dropped) or reset
     for (ssize_t i = 0; i < n; ++i) {
@@ -194,7 +187,7 @@ void ApiServer::serve(Client& c) {
         if (buf.size() > kMaxLine) {
           buf.clear();
           skipping = true;
-          if (!send_all(c.fd, error_answer(fmt::format("request longer than {} bytes", kMaxLine)) + "\n")) return;
+          if (!send_all(c.fd.get(), error_answer(fmt::format("request longer than {} bytes", kMaxLine)) + "\n")) return;
         }
         continue;
       }
@@ -206,7 +199,7 @@ void ApiServer::serve(Client& c) {
       std::string line = std::move(buf);
       buf.clear();
       if (line.find_first_not_of(" \t") == std::string::npos) continue;  // blank lines are ignored
-      if (!send_all(c.fd, answer(line) + "\n")) return;
+      if (!send_all(c.fd.get(), answer(line) + "\n")) return;
     }
   }
 }

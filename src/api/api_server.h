@@ -16,6 +16,7 @@
 #include <string>
 #include <thread>
 
+#include "amber/unique_fd.h"
 #include "api/protocol.h"
 
 namespace amber::api {
@@ -39,7 +40,7 @@ class ApiServer {
 
  private:
   struct Client {
-    int fd = -1;
+    UniqueFd fd;
     std::thread thread;
     std::atomic<bool> done{false};
   };
@@ -50,8 +51,8 @@ class ApiServer {
 
   std::string path_;
   Submit submit_;
-  int listen_fd_ = -1;
-  int stop_fd_ = -1;  // eventfd: readable once stop() was called
+  UniqueFd listen_fd_;
+  UniqueFd stop_fd_;  // eventfd: readable once stop() was called
   std::atomic<bool> stopping_{false};
   std::thread acceptor_;
   std::mutex clients_mu_;

@@ -16,7 +16,10 @@ constexpr uint8_t kEscape = 0x01;  // Ctrl-A, as in QEMU
 }
 
 Console::Console(int in_fd, int out_fd) : in_fd_(in_fd), out_fd_(out_fd) {
-  check_sys(pipe2(wake_, O_CLOEXEC | O_NONBLOCK), "pipe2");
+  int wake[2];
+  check_sys(pipe2(wake, O_CLOEXEC | O_NONBLOCK), "pipe2");
+  wake_read_.reset(wake[0]);
+  wake_write_.reset(wake[1]);
   if (isatty(in_fd_) && tcgetattr(in_fd_, &saved_) == 0) {
     termios raw = saved_;
     cfmakeraw(&raw);
@@ -27,8 +30,6 @@ Console::Console(int in_fd, int out_fd) : in_fd_(in_fd), out_fd_(out_fd) {
 Console::~Console() {
   stop_input();
   restore_terminal();
-  close(wake_[0]);
-  close(wake_[1]);
 }
 
 void Console::restore_terminal() noexcept {
@@ -62,7 +63,7 @@ void Console::stop_input() {
   if (!thread_.joinable()) return;
   stop_ = true;
   uint8_t b = 1;
-  [[maybe_unused]] auto r = ::write(wake_[1], &b, 1);
+  [[maybe_unused]] auto r = ::write(wake_write_.get(), &b, 1);
   thread_.join();
 }
 
@@ -70,7 +71,7 @@ void Console::input_loop() {
   bool escape = false;
   std::vector<uint8_t> pending;
   while (!stop_) {
-    pollfd fds[2] = {{in_fd_, POLLIN, 0}, {wake_[0], POLLIN, 0}};
+    pollfd fds[2] = {{in_fd_, POLLIN, 0}, {wake_read_.get(), POLLIN, 0}};
     // While the guest's FIFO is full, poll only with a short timeout so the
     // rest is delivered as the guest drains it.
     int timeout = pending.empty() ? -1 : 2;

@@ -10,6 +10,8 @@
 #include <span>
 #include <thread>
 
+#include "amber/unique_fd.h"
+
 namespace amber::vmm {
 
 class Console {
@@ -36,7 +38,7 @@ class Console {
   int in_fd_, out_fd_;
   bool raw_ = false;
   termios saved_{};
-  int wake_[2] = {-1, -1};
+  UniqueFd wake_read_, wake_write_;  // self-pipe that wakes the input thread
   std::thread thread_;
   std::atomic<bool> stop_{false};
   Deliver deliver_;

@@ -9,27 +9,22 @@
 namespace amber::vmm {
 
 IoThread::IoThread() {
-  epoll_ = check_sys(epoll_create1(EPOLL_CLOEXEC), "epoll_create1");
-  wake_fd_ = check_sys(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), "eventfd");
+  epoll_.reset(check_sys(epoll_create1(EPOLL_CLOEXEC), "epoll_create1"));
+  wake_fd_.reset(check_sys(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), "eventfd"));
   epoll_event ev{};
   ev.events = EPOLLIN;
   ev.data.u64 = ~0ull;
-  check_sys(epoll_ctl(epoll_, EPOLL_CTL_ADD, wake_fd_, &ev), "epoll_ctl");
+  check_sys(epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, wake_fd_.get(), &ev), "epoll_ctl");
 }
 
-IoThread::~IoThread() {
-  stop();
-  for (auto& s : sources_) close(s.fd);
-  close(wake_fd_);
-  close(epoll_);
-}
+IoThread::~IoThread() { stop(); }  // then the members close the sources, wake_fd_, epoll_
 
 void IoThread::add(int fd, std::function<void()> handler) {
   epoll_event ev{};
   ev.events = EPOLLIN;
   ev.data.u64 = sources_.size();
-  sources_.push_back({fd, std::move(handler)});
-  check_sys(epoll_ctl(epoll_, EPOLL_CTL_ADD, fd, &ev), "epoll_ctl(ioeventfd)");
+  sources_.push_back({UniqueFd(fd), std::move(handler)});
+  check_sys(epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev), "epoll_ctl(ioeventfd)");
 }
 
 void IoThread::start() {
@@ -38,7 +33,7 @@ void IoThread::start() {
 
 void IoThread::wake() {
   uint64_t one = 1;
-  [[maybe_unused]] auto r = ::write(wake_fd_, &one, sizeof one);
+  [[maybe_unused]] auto r = ::write(wake_fd_.get(), &one, sizeof one);
 }
 
 void IoThread::request_pause() {
@@ -86,7 +81,7 @@ void IoThread::loop() {
       parked_ = false;
       if (stop_) return;
     }
-    int n = epoll_wait(epoll_, events, 16, -1);
+    int n = epoll_wait(epoll_.get(), events, 16, -1);
     if (n < 0) {
       if (errno == EINTR) continue;
       return;
@@ -94,7 +89,7 @@ void IoThread::loop() {
     for (int i = 0; i < n; ++i) {
       uint64_t count;
       if (events[i].data.u64 == ~0ull) {
-        [[maybe_unused]] auto r = ::read(wake_fd_, &count, sizeof count);
+        [[maybe_unused]] auto r = ::read(wake_fd_.get(), &count, sizeof count);
         continue;
       }
       {
@@ -106,7 +101,7 @@ void IoThread::loop() {
         if (pause_ || stop_) break;
       }
       auto& src = sources_[events[i].data.u64];
-      if (::read(src.fd, &count, sizeof count) == sizeof count) src.handler();
+      if (::read(src.fd.get(), &count, sizeof count) == sizeof count) src.handler();
     }
   }
 }

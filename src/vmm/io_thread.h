@@ -17,6 +17,8 @@
 #include <thread>
 #include <vector>
 
+#include "amber/unique_fd.h"
+
 namespace amber::vmm {
 
 class IoThread {
@@ -40,9 +42,10 @@ class IoThread {
   void loop();
   void wake();
 
-  int epoll_ = -1, wake_fd_ = -1;
+  // Declared before sources_: destroyed after them, as in stop-then-close.
+  UniqueFd epoll_, wake_fd_;
   struct Source {
-    int fd;
+    UniqueFd fd;
     std::function<void()> handler;
   };
   std::vector<Source> sources_;
