@@ -30,20 +30,20 @@ AtomicFile::AtomicFile(std::string path) : path_(std::move(path)) {
   std::vector<char> buf(tmpl.begin(), tmpl.end());
   buf.push_back('\0');
   // mkstemp creates the file 0600: an image holds guest memory and disks.
-  fd_ = ::mkostemp(buf.data(), O_CLOEXEC);
-  if (fd_ < 0) throw SysError(fmt::format("{}: create temporary file {}", path_, tmpl), errno);
+  fd_.reset(::mkostemp(buf.data(), O_CLOEXEC));
+  if (!fd_) throw SysError(fmt::format("{}: create temporary file {}", path_, tmpl), errno);
   tmp_ = buf.data();
 }
 
 AtomicFile::~AtomicFile() {
-  if (fd_ >= 0) ::close(fd_);
+  fd_.reset();  // closed before the unlink
   if (!committed_ && !tmp_.empty()) ::unlink(tmp_.c_str());
 }
 
 void AtomicFile::write_at(uint64_t offset, std::span<const uint8_t> data) const {
   size_t done = 0;
   while (done < data.size()) {
-    ssize_t n = ::pwrite(fd_, data.data() + done, data.size() - done, static_cast<off_t>(offset + done));
+    ssize_t n = ::pwrite(fd_.get(), data.data() + done, data.size() - done, static_cast<off_t>(offset + done));
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0)
       throw SysError(fmt::format("{}: write {} bytes at offset {}", path_, data.size() - done, offset + done),
@@ -53,18 +53,15 @@ void AtomicFile::write_at(uint64_t offset, std::span<const uint8_t> data) const 
 }
 
 void AtomicFile::commit(bool sync) {
-  if (sync && ::fsync(fd_) < 0) throw SysError(fmt::format("{}: fsync", tmp_), errno);
+  if (sync && ::fsync(fd_.get()) < 0) throw SysError(fmt::format("{}: fsync", tmp_), errno);
   if (::rename(tmp_.c_str(), path_.c_str()) < 0)
     throw SysError(fmt::format("{}: rename from {}", path_, tmp_), errno);
   committed_ = true;
   if (sync) {
     // The rename is durable only once the directory entry is on disk.
-    int dfd = ::open(dir_of(path_).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0) throw SysError(fmt::format("{}: open directory to fsync", path_), errno);
-    int rc = ::fsync(dfd);
-    int err = errno;
-    ::close(dfd);
-    if (rc < 0) throw SysError(fmt::format("{}: fsync directory", path_), err);
+    UniqueFd dfd(::open(dir_of(path_).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!dfd) throw SysError(fmt::format("{}: open directory to fsync", path_), errno);
+    if (::fsync(dfd.get()) < 0) throw SysError(fmt::format("{}: fsync directory", path_), errno);
   }
 }
 

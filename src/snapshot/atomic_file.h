@@ -8,6 +8,8 @@
 #include <span>
 #include <string>
 
+#include "amber/unique_fd.h"
+
 namespace amber::image {
 
 class AtomicFile {
@@ -17,7 +19,7 @@ class AtomicFile {
   AtomicFile& operator=(const AtomicFile&) = delete;
   ~AtomicFile();
 
-  int fd() const { return fd_; }
+  int fd() const { return fd_.get(); }
   const std::string& path() const { return path_; }
   // pwrite() all of `data` at `offset`, or throw SysError naming the target.
   void write_at(uint64_t offset, std::span<const uint8_t> data) const;
@@ -25,7 +27,7 @@ class AtomicFile {
 
  private:
   std::string path_, tmp_;
-  int fd_ = -1;
+  UniqueFd fd_;
   bool committed_ = false;
 };
 

@@ -14,8 +14,10 @@
 #include <utility>
 #include <vector>
 
+#include "amber/extent.h"
 #include "amber/mapping.h"
 #include "amber/state.h"
+#include "amber/unique_fd.h"
 
 namespace amber::image {
 
@@ -37,9 +39,9 @@ struct DiskIn {
   std::string id;    // the guest-visible serial
   bool read_only = false;
   uint64_t size = 0;
-  // Allocated (offset, length) ranges, sorted, non-overlapping, inside size.
-  // Everything outside them reads back as zeros.
-  std::vector<std::pair<uint64_t, uint64_t>> extents;
+  // Allocated ranges, sorted, non-overlapping, inside size (what
+  // DiskBackend::data_extents() returns). Everything outside them reads back as zeros.
+  std::vector<Extent> extents;
   // Fills `out` with the disk's bytes at `off`; false on failure (the save is
   // aborted and the target file left untouched).
   std::function<bool(uint64_t off, std::span<uint8_t> out)> read;
@@ -84,9 +86,9 @@ SaveStats write_image(const std::string& path, const SaveInput& in, const SaveOp
 // A checksummed piece of data: RAM run or disk extent. `offset` is relative to
 // the section (guest offset in the region / byte offset in the disk); the data
 // lives at section.file_offset + offset. Pieces are at most 4 MiB.
-struct Extent {
-  uint64_t offset = 0, length = 0, xxh3 = 0;
-  bool operator==(const Extent&) const = default;
+struct CheckedExtent : Extent {
+  uint64_t xxh3 = 0;
+  bool operator==(const CheckedExtent&) const = default;
 };
 
 // One independently compressed zstd frame of a compressed RAM region.
@@ -114,7 +116,7 @@ class Image {
     uint64_t file_offset = 0;  // page aligned
     uint64_t stored_size = 0;  // file bytes reserved: size (raw) or frames (zstd)
     Codec codec = Codec::kRaw;
-    std::vector<Extent> runs;  // raw: non-zero pages; everything else is a hole
+    std::vector<CheckedExtent> runs;  // raw: non-zero pages; everything else is a hole
     uint64_t chunk_size = 0;   // zstd
     std::vector<Chunk> chunks; // zstd: all-zero chunks are omitted
     bool compressed() const { return codec == Codec::kZstd; }
@@ -124,7 +126,7 @@ class Image {
     bool read_only = false;
     uint64_t size = 0;
     uint64_t file_offset = 0;    // page aligned; bytes [file_offset, +size) are the disk
-    std::vector<Extent> extents; // allocated data; the rest are holes (zeros)
+    std::vector<CheckedExtent> extents; // allocated data; the rest are holes (zeros)
   };
   struct VerifyResult {
     bool ok = true;
@@ -132,11 +134,8 @@ class Image {
   };
 
   Image() = default;
-  Image(Image&&) noexcept;
-  Image& operator=(Image&&) noexcept;
-  Image(const Image&) = delete;
-  Image& operator=(const Image&) = delete;
-  ~Image();
+  Image(Image&&) noexcept = default;
+  Image& operator=(Image&&) noexcept = default;
 
   // Reads and validates the header, the metadata checksum and every bound.
   static Image open(const std::string& path);
@@ -146,7 +145,7 @@ class Image {
   const StateNode& machine() const { return machine_; }
   const std::vector<RamRegion>& ram_regions() const { return ram_; }
   const std::vector<Disk>& disks() const { return disks_; }
-  int fd() const { return fd_; }
+  int fd() const { return fd_.get(); }
 
   // Guest memory for region i, read-write and private to the caller.
   // raw: one mmap(MAP_PRIVATE) of the file range; lazy, copy-on-write, page
@@ -164,7 +163,7 @@ class Image {
  private:
   friend struct ImageParser;
   std::string path_;
-  int fd_ = -1;
+  UniqueFd fd_;
   uint64_t file_size_ = 0;
   uint64_t header_size_ = 0;
   uint64_t metadata_offset_ = 0, metadata_size_ = 0, metadata_xxh3_ = 0;

@@ -35,7 +35,7 @@ std::string utc(uint64_t t) {
   return buf;
 }
 
-uint64_t sum(const std::vector<Extent>& v) {
+uint64_t sum(const std::vector<CheckedExtent>& v) {
   uint64_t n = 0;
   for (auto& e : v) n += e.length;
   return n;
@@ -67,7 +67,7 @@ std::string machine_json(const StateNode& n) {
   return out + "}}";
 }
 
-std::string extents_json(const std::vector<Extent>& v) {
+std::string extents_json(const std::vector<CheckedExtent>& v) {
   std::string out = "[";
   for (size_t i = 0; i < v.size(); ++i)
     out += fmt::format("{}{{\"offset\":{},\"length\":{},\"xxh3\":\"{:016x}\"}}", i ? "," : "", v[i].offset,

@@ -8,20 +8,21 @@
 #include <cstdio>
 
 #include "amber/error.h"
+#include "amber/unique_fd.h"
 #include "snapshot/image.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // A memfd keeps the fuzzer off the disk; /proc/self/fd gives it a path.
-  int fd = memfd_create("image_fuzz", MFD_CLOEXEC);
-  if (fd < 0) return 0;
+  amber::UniqueFd fd(memfd_create("image_fuzz", MFD_CLOEXEC));
+  if (!fd) return 0;
   size_t done = 0;
   while (done < size) {
-    ssize_t n = write(fd, data + done, size - done);
+    ssize_t n = write(fd.get(), data + done, size - done);
     if (n <= 0) break;
     done += static_cast<size_t>(n);
   }
   char path[64];
-  std::snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+  std::snprintf(path, sizeof path, "/proc/self/fd/%d", fd.get());
   try {
     auto img = amber::image::Image::open(path);
     (void)img.verify();
@@ -37,6 +38,5 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
   } catch (const amber::Error&) {
   }
-  close(fd);
   return 0;
 }

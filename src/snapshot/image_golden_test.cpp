@@ -94,7 +94,7 @@ TEST_P(GoldenRead, OpensWithExactContents) {
     ASSERT_EQ(r0.chunks.size(), 1u);
     EXPECT_EQ(r0.chunks[0].length, 8u * 4096);
   } else {
-    EXPECT_EQ(r0.runs, (std::vector<Extent>{{4096, 8192, r0.runs[0].xxh3}, {5 * 4096, 4096, r0.runs[1].xxh3}}));
+    EXPECT_EQ(r0.runs, (std::vector<CheckedExtent>{{4096, 8192, r0.runs[0].xxh3}, {5 * 4096, 4096, r0.runs[1].xxh3}}));
   }
   EXPECT_EQ(img.ram_regions()[1].gpa, 0x100000u);
   Mapping m = img.map_ram(0);

@@ -16,15 +16,15 @@ const char* codec_name(Codec c) { return c == Codec::kZstd ? "zstd" : "raw"; }
 
 namespace {
 
-std::vector<uint64_t> flatten(const std::vector<Extent>& v) {
+std::vector<uint64_t> flatten(const std::vector<CheckedExtent>& v) {
   std::vector<uint64_t> out;
   out.reserve(v.size() * 3);
   for (auto& e : v) out.insert(out.end(), {e.offset, e.length, e.xxh3});
   return out;
 }
 
-std::vector<Extent> unflatten(const std::vector<uint64_t>& v) {
-  std::vector<Extent> out(v.size() / 3);
+std::vector<CheckedExtent> unflatten(const std::vector<uint64_t>& v) {
+  std::vector<CheckedExtent> out(v.size() / 3);
   for (size_t i = 0; i < out.size(); ++i) out[i] = {v[3 * i], v[3 * i + 1], v[3 * i + 2]};
   return out;
 }

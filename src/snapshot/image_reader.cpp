@@ -34,7 +34,7 @@ struct ImageParser {
     }
   }
 
-  void extents(const std::vector<Extent>& v, uint64_t size, bool pages, const std::string& what,
+  void extents(const std::vector<CheckedExtent>& v, uint64_t size, bool pages, const std::string& what,
                const char* kind) const {
     uint64_t end = 0;
     for (size_t i = 0; i < v.size(); ++i) {
@@ -131,42 +131,18 @@ struct ImageParser {
   }
 };
 
-Image::Image(Image&& o) noexcept { *this = std::move(o); }
-
-Image& Image::operator=(Image&& o) noexcept {
-  if (this != &o) {
-    if (fd_ >= 0) ::close(fd_);
-    path_ = std::move(o.path_);
-    fd_ = std::exchange(o.fd_, -1);
-    file_size_ = o.file_size_;
-    header_size_ = o.header_size_;
-    metadata_offset_ = o.metadata_offset_;
-    metadata_size_ = o.metadata_size_;
-    metadata_xxh3_ = o.metadata_xxh3_;
-    info_ = std::move(o.info_);
-    machine_ = std::move(o.machine_);
-    ram_ = std::move(o.ram_);
-    disks_ = std::move(o.disks_);
-  }
-  return *this;
-}
-
-Image::~Image() {
-  if (fd_ >= 0) ::close(fd_);
-}
-
 Image Image::open(const std::string& path) {
   Image img;
   img.path_ = path;
-  img.fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (img.fd_ < 0) throw SysError(fmt::format("{}: open", path), errno);
+  img.fd_.reset(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!img.fd_) throw SysError(fmt::format("{}: open", path), errno);
   struct stat st {};
-  if (::fstat(img.fd_, &st) < 0) throw SysError(fmt::format("{}: stat", path), errno);
+  if (::fstat(img.fd_.get(), &st) < 0) throw SysError(fmt::format("{}: stat", path), errno);
   if (!S_ISREG(st.st_mode)) throw Error(fmt::format("{}: not a regular file", path));
   img.file_size_ = static_cast<uint64_t>(st.st_size);
 
   std::vector<uint8_t> head(std::min<uint64_t>(img.file_size_, kHeaderMaxSize));
-  read_at(img.fd_, head.data(), head.size(), 0, path, "header");
+  read_at(img.fd_.get(), head.data(), head.size(), 0, path, "header");
   Header h = decode_header(head, path);
   img.header_size_ = h.header_size;
   img.info_.major = h.major;
@@ -175,7 +151,7 @@ Image Image::open(const std::string& path) {
   check.inside(h.metadata_offset, h.metadata_size, "metadata");
 
   std::vector<uint8_t> meta(h.metadata_size);
-  read_at(img.fd_, meta.data(), meta.size(), h.metadata_offset, path, "metadata");
+  read_at(img.fd_.get(), meta.data(), meta.size(), h.metadata_offset, path, "metadata");
   uint64_t sum = xxh3(meta.data(), meta.size());
   if (sum != h.metadata_xxh3 && kCheckMetaChecksums)
     throw Error(fmt::format("{}: metadata: checksum mismatch (stored {:016x}, computed {:016x})", path,
@@ -208,7 +184,7 @@ namespace {
 constexpr uint64_t kAnonHoleMin = 2ull << 20;
 constexpr size_t kMaxAnonHoles = 256;
 
-void map_holes_anonymously(const Mapping& m, const std::vector<Extent>& runs, uint64_t size) {
+void map_holes_anonymously(const Mapping& m, const std::vector<CheckedExtent>& runs, uint64_t size) {
   size_t mapped = 0;
   auto hole = [&](uint64_t from, uint64_t to) {
     if (to - from < kAnonHoleMin || mapped == kMaxAnonHoles) return;
@@ -233,12 +209,12 @@ Mapping Image::map_ram(size_t i, unsigned threads) const {
   // The file may have been cut since open(); touching a mapped page past EOF
   // would be SIGBUS in the vCPU, so check now.
   struct stat st {};
-  if (::fstat(fd_, &st) < 0) throw SysError(fmt::format("{}: stat", path_), errno);
+  if (::fstat(fd_.get(), &st) < 0) throw SysError(fmt::format("{}: stat", path_), errno);
   if (static_cast<uint64_t>(st.st_size) < r.file_offset + r.stored_size)
     throw Error(fmt::format("{}: truncated: RAM region {} ends at {}, file has {} bytes", path_, i,
                             r.file_offset + r.stored_size, st.st_size));
   if (!r.compressed()) {
-    Mapping m = Mapping::file(fd_, r.size, static_cast<off_t>(r.file_offset), PROT_READ | PROT_WRITE,
+    Mapping m = Mapping::file(fd_.get(), r.size, static_cast<off_t>(r.file_offset), PROT_READ | PROT_WRITE,
                               MAP_PRIVATE | MAP_NORESERVE);
     map_holes_anonymously(m, r.runs, r.size);
     return m;
@@ -254,7 +230,7 @@ Mapping Image::map_ram(size_t i, unsigned threads) const {
       auto what = fmt::format("RAM region {} chunk {}", i, j);
       if (!dctx[w] && !(dctx[w] = ZSTD_createDCtx())) throw Error("zstd: out of memory");
       bufs[w].resize(c.frame_size);
-      read_at(fd_, bufs[w].data(), c.frame_size, r.file_offset + c.frame_offset, path_, what);
+      read_at(fd_.get(), bufs[w].data(), c.frame_size, r.file_offset + c.frame_offset, path_, what);
       if (xxh3(bufs[w].data(), c.frame_size) != c.xxh3_frame)
         throw Error(fmt::format("{}: {} (file offset {}): frame checksum mismatch", path_, what,
                                 r.file_offset + c.frame_offset));

@@ -37,9 +37,9 @@ Image::VerifyResult Image::verify() const {
     // Header and metadata are read again: the file may have changed since open().
     std::vector<uint8_t> head(kHeaderMaxSize);
     struct stat st {};
-    if (::fstat(fd_, &st) < 0) throw SysError("stat", errno);
+    if (::fstat(fd_.get(), &st) < 0) throw SysError("stat", errno);
     head.resize(std::min<uint64_t>(static_cast<uint64_t>(st.st_size), kHeaderMaxSize));
-    read_at(fd_, head.data(), head.size(), 0, path_, "header");
+    read_at(fd_.get(), head.data(), head.size(), 0, path_, "header");
     Header h = decode_header(head, path_);
     if (h.metadata_offset != metadata_offset_ || h.metadata_size != metadata_size_ || h.metadata_xxh3 != metadata_xxh3_)
       throw Error("header: changed since the image was opened");

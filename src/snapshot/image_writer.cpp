@@ -88,7 +88,7 @@ struct Writer {
     if (r.private_anonymous) populated = populated_pages(r.host.data(), r.host.size() / kPageSize);
     // 4 MiB slices: the unit of parallel work and the cap of one run's checksum.
     size_t slices = (r.host.size() + kPieceMax - 1) / kPieceMax;
-    std::vector<std::vector<Extent>> found(slices);
+    std::vector<std::vector<CheckedExtent>> found(slices);
     parallel_for(slices, worker_count(opt.threads, slices), [&](size_t s, unsigned) {
       uint64_t base = s * kPieceMax, len = std::min<uint64_t>(kPieceMax, r.host.size() - base);
       std::vector<uint8_t> pop;
@@ -210,7 +210,7 @@ SaveStats write_image(const std::string& path, const SaveInput& in, const SaveOp
   uint64_t total = 0;
   for (auto& r : in.ram) total += r.host.size();
   for (auto& d : in.disks)
-    for (auto& e : d.extents) total += e.second;
+    for (auto& e : d.extents) total += e.length;
 
   AtomicFile file(path);
   SaveStats stats;

@@ -14,6 +14,7 @@
 #include <gtest/gtest.h>
 
 #include "amber/mapping.h"
+#include "amber/unique_fd.h"
 #include "snapshot/image.h"
 
 namespace amber::image::testing {
@@ -45,7 +46,7 @@ inline Mapping make_ram(size_t pages, const std::vector<size_t>& data_pages, uin
 // A disk held in a vector; extents as given.
 struct MemDisk {
   std::vector<uint8_t> bytes;
-  DiskIn in(const std::string& name, std::vector<std::pair<uint64_t, uint64_t>> extents) const {
+  DiskIn in(const std::string& name, std::vector<Extent> extents) const {
     DiskIn d;
     d.name = name;
     d.id = name + "-serial";
@@ -78,10 +79,9 @@ inline std::vector<uint8_t> read_file(const std::string& path) {
 }
 
 inline void write_bytes(const std::string& path, uint64_t off, const void* data, size_t len) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
-  ASSERT_GE(fd, 0);
-  ASSERT_EQ(::pwrite(fd, data, len, static_cast<off_t>(off)), static_cast<ssize_t>(len));
-  ::close(fd);
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
+  ASSERT_GE(fd.get(), 0);
+  ASSERT_EQ(::pwrite(fd.get(), data, len, static_cast<off_t>(off)), static_cast<ssize_t>(len));
 }
 
 inline void flip_byte(const std::string& path, uint64_t off) {

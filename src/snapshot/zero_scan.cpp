@@ -5,6 +5,7 @@
 
 #include <cstring>
 
+#include "amber/unique_fd.h"
 #include "snapshot/image_format.h"
 
 namespace amber::image {
@@ -24,18 +25,18 @@ bool is_zero(const uint8_t* p, size_t len) {
 
 std::vector<uint8_t> populated_pages(const uint8_t* p, size_t npages) {
   std::vector<uint8_t> out;
-  int fd = ::open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return out;
+  UniqueFd fd(::open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC));
+  if (!fd) return out;
   std::vector<uint64_t> entries(npages);
   off_t off = static_cast<off_t>(reinterpret_cast<uintptr_t>(p) / kPageSize * 8);
   size_t want = npages * 8, got = 0;
   auto* dst = reinterpret_cast<char*>(entries.data());
   while (got < want) {
-    ssize_t n = ::pread(fd, dst + got, want - got, off + static_cast<off_t>(got));
+    ssize_t n = ::pread(fd.get(), dst + got, want - got, off + static_cast<off_t>(got));
     if (n <= 0) break;
     got += static_cast<size_t>(n);
   }
-  ::close(fd);
+  fd.reset();
   if (got != want) return out;
   out.resize(npages);
   // pagemap(5): bit 63 present in RAM, bit 62 swapped out.

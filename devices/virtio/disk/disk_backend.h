@@ -12,17 +12,14 @@
 #include <vector>
 
 #include "amber/error.h"
+#include "amber/extent.h"
 
 namespace amber::block {
 
 inline constexpr uint64_t kSectorSize = 512;
 
-// A byte range of the disk.
-struct Extent {
-  uint64_t offset = 0;
-  uint64_t length = 0;
-  bool operator==(const Extent&) const = default;
-};
+// A byte range of the disk (the shared amber::Extent).
+using amber::Extent;
 
 class DiskBackend {
  public:
