@@ -25,7 +25,6 @@
 namespace amber::dev {
 
 struct CmosState {
-  static constexpr uint32_t kVersion = 1;
   // The whole address space. The time registers (0x00-0x09, 0x32) hold the
   // time frozen by register B's SET bit; otherwise they are computed on read.
   std::array<uint8_t, 128> nvram{};

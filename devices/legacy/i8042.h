@@ -24,7 +24,6 @@
 namespace amber::dev {
 
 struct I8042State {
-  static constexpr uint32_t kVersion = 1;
   uint8_t command_byte = 0x45;  // kbd IRQ enable, system flag, scancode translation (BIOS POST value)
   uint8_t output_port = 0xcf;   // reset line high (not in reset), A20 on, as QEMU starts
   uint8_t output = 0;           // the output buffer, valid when output_full

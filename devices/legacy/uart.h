@@ -23,7 +23,6 @@
 namespace amber::dev {
 
 struct UartState {
-  static constexpr uint32_t kVersion = 1;
   // Receive FIFO depth. A real 16550A holds 16 bytes; 64 lets a pasted line
   // arrive in fewer interrupts and Linux drains up to 256 bytes per interrupt.
   static constexpr size_t kFifoSize = 64;

@@ -60,7 +60,6 @@ struct BlkConfig {
 static_assert(sizeof(BlkConfig) == 60);
 
 struct BlkState {
-  static constexpr uint32_t kVersion = 1;
   uint64_t capacity = 0;  // sectors; restore refuses a disk of another size
   bool read_only = false;
   template <class Ar, class Self>

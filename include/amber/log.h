@@ -1,8 +1,10 @@
 #pragma once
 // Logging to stderr (stdout belongs to the guest console). Guest-triggered
 // messages go through RateLimit so a hostile guest cannot flood the host.
+#include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <mutex>
 
@@ -45,9 +47,10 @@ class RateLimit {
   explicit RateLimit(double per_second = 1.0, double burst = 10.0)
       : rate_(per_second), burst_(burst), tokens_(burst) {}
 
-  // True when a message may be printed now. Counts the suppressed ones so the
-  // next printed message can say how many were dropped.
-  bool allow() {
+  // True when a message may be printed now; then `*dropped` (when given) is
+  // the number of messages refused since the last one allowed, so that
+  // message can say how many were lost.
+  bool allow(uint64_t* dropped = nullptr) {
     std::lock_guard lock(mu_);
     auto now = std::chrono::steady_clock::now();
     if (started_) {
@@ -58,28 +61,32 @@ class RateLimit {
     last_ = now;
     if (tokens_ >= 1.0) {
       tokens_ -= 1.0;
+      if (dropped) *dropped = suppressed_;
+      suppressed_ = 0;
       return true;
     }
     ++suppressed_;
     return false;
   }
-  uint64_t suppressed() const {
-    std::lock_guard lock(mu_);
-    return suppressed_;
-  }
 
  private:
-  mutable std::mutex mu_;
+  std::mutex mu_;
   double rate_, burst_, tokens_;
   bool started_ = false;
   std::chrono::steady_clock::time_point last_{};
-  uint64_t suppressed_ = 0;
+  uint64_t suppressed_ = 0;  // refused since the last allowed message
 };
 
-// Guest-triggered warning: printed only when `limit` allows it.
+// Guest-triggered warning: printed only when `limit` allows it, ending in
+// "(N more suppressed)" when messages were dropped since the last one printed.
 template <class... Args>
 void guest_warn(RateLimit& limit, fmt::format_string<Args...> f, Args&&... a) {
-  if (enabled(Level::kWarn) && limit.allow()) write(Level::kWarn, f, std::forward<Args>(a)...);
+  uint64_t dropped = 0;
+  if (!enabled(Level::kWarn) || !limit.allow(&dropped)) return;
+  if (dropped == 0)
+    write(Level::kWarn, f, std::forward<Args>(a)...);
+  else
+    write(Level::kWarn, "{} ({} more suppressed)", fmt::format(f, std::forward<Args>(a)...), dropped);
 }
 
 }  // namespace amber::log
