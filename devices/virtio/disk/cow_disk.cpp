@@ -82,12 +82,7 @@ bool CowDisk::write(uint64_t off, std::span<const uint8_t> data) noexcept {
 }
 
 bool CowDisk::flush() noexcept {
-  if (read_only_) return true;
-  int rc;
-  do {
-    rc = ::fdatasync(fd_.get());
-  } while (rc < 0 && errno == EINTR);
-  return rc == 0;
+  return read_only_ || datasync(fd_.get());
 }
 
 bool CowDisk::discard(uint64_t off, uint64_t len) noexcept {

@@ -60,6 +60,14 @@ bool fallocate_or_zero(int fd, int mode, uint64_t off, uint64_t len) noexcept {
 }
 }  // namespace
 
+bool datasync(int fd) noexcept {
+  int rc;
+  do {
+    rc = ::fdatasync(fd);
+  } while (rc < 0 && errno == EINTR);
+  return rc == 0;
+}
+
 bool punch_or_zero(int fd, uint64_t off, uint64_t len) noexcept {
   return fallocate_or_zero(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, len);
 }

@@ -12,6 +12,8 @@ namespace amber::block {
 // Reads all of `data` from `off`; bytes past the end of the file read as zeros.
 bool pread_full(int fd, uint64_t off, std::span<uint8_t> data) noexcept;
 bool pwrite_full(int fd, uint64_t off, std::span<const uint8_t> data) noexcept;
+// fdatasync(), retried on EINTR (a backend's flush()).
+bool datasync(int fd) noexcept;
 // Deallocates [off, off+len) keeping the file size; the range reads as zeros.
 // Falls back to writing zeros where the file system cannot punch holes.
 bool punch_or_zero(int fd, uint64_t off, uint64_t len) noexcept;

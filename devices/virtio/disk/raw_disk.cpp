@@ -80,12 +80,7 @@ bool RawDisk::write(uint64_t off, std::span<const uint8_t> data) noexcept {
 }
 
 bool RawDisk::flush() noexcept {
-  if (read_only_) return true;
-  int rc;
-  do {
-    rc = ::fdatasync(fd_.get());
-  } while (rc < 0 && errno == EINTR);
-  return rc == 0;
+  return read_only_ || datasync(fd_.get());
 }
 
 bool RawDisk::discard(uint64_t off, uint64_t len) noexcept {
