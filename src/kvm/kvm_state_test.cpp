@@ -12,6 +12,7 @@
 #include "kvm/kvm_vm.h"
 #include "kvm/state_props.h"
 #include "kvm/test_guest.h"
+#include "snapshot/state_names.h"
 
 namespace amber::kvm {
 namespace {
@@ -127,6 +128,23 @@ TEST(KvmState, SaveRightAfterAnIoExitCompletesTheInstruction) {
   m.reset();
   auto r = resume(h, s);
   for (int i = 0; i < 9; ++i) e.check(r->vcpu->run());
+}
+
+// Every name KVM's VM and vCPU state put into an image follows the naming
+// rule (docs/conventions.md); the fake hypervisor and the devices are
+// checked in src/vmm/state_names_test.cpp.
+TEST(KvmState, StateNamesFollowTheNamingRule) {
+  KvmHypervisor h;
+  auto m = std::make_unique<Machine>(h);
+  auto boot = setup_long_mode({m->mem.data(), m->mem.size()}, kCodeAddr);
+  load({m->mem.data(), m->mem.size()}, kCodeAddr, kCounterLoop);
+  m->vcpu = m->vm->create_vcpu(0, 1);
+  m->vcpu->set_boot_state(boot);
+  Saved s = save(*m);
+  EXPECT_FALSE(s.vcpu.props.empty());
+  EXPECT_FALSE(s.vm.props.empty());
+  EXPECT_EQ(image::misnamed_state(s.vcpu, "/vcpu@0"), std::vector<std::string>{});
+  EXPECT_EQ(image::misnamed_state(s.vm, "/vm"), std::vector<std::string>{});
 }
 
 TEST(KvmState, RestoreRejectsCorruptStateWithoutTouchingTheVcpu) {
