@@ -55,17 +55,10 @@ std::string execute(vmm::Machine& m, const Request& r) {
             .done();
       }
       case Cmd::kSave: {
-        bool was_paused = m.paused();
-        vmm::SaveResult s;
-        try {
-          s = m.save_image(r.path, r.compress);
-        } catch (...) {
-          // save_image leaves the VM paused; a failed save must not.
-          if (!was_paused && m.paused()) m.resume_all();
-          throw;
-        }
+        // A failed save throws with the VM back in its run state (running
+        // or paused); a saved VM that is to exit stays paused.
+        vmm::SaveResult s = m.save_image(r.path, r.compress, /*stay_paused=*/r.then_exit);
         if (r.then_exit) m.request_stop(vmm::StopReason::kSaved);
-        else if (!was_paused) m.resume_all();
         return JsonWriter()
             .boolean("ok", true)
             .str("path", s.path)

@@ -6,6 +6,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstring>
 #include <fstream>
 #include <iterator>
@@ -119,8 +120,50 @@ GuestMemory anonymous_ram(uint64_t mem_bytes) {
   return mem;
 }
 
+// "amber: saving 123.4/456.7 MiB (89.1 MiB/s)" on a terminal, for saves
+// that take longer than a second; redrawn at most 4 times a second. The
+// console may be in raw mode, hence the explicit \r. start() begins each save.
+class SaveProgressLine {
+ public:
+  void start() {
+    t0_ = std::chrono::steady_clock::now();
+    last_ = {};
+    drawn_ = false;
+  }
+  void update(uint64_t done, uint64_t total) {
+    auto now = std::chrono::steady_clock::now();
+    double elapsed = std::chrono::duration<double>(now - t0_).count();
+    if (elapsed < 1.0 || (drawn_ && now - last_ < std::chrono::milliseconds(250) && done < total)) return;
+    last_ = now;
+    drawn_ = true;
+    fmt::print(stderr, "\ramber: saving {:.1f}/{:.1f} MiB ({:.1f} MiB/s)  ", done / 1048576.0, total / 1048576.0,
+               done / 1048576.0 / elapsed);
+  }
+  void finish() {
+    if (drawn_) fmt::print(stderr, "\r\n");
+    drawn_ = false;
+  }
+
+ private:
+  std::chrono::steady_clock::time_point t0_ = std::chrono::steady_clock::now(), last_{};
+  bool drawn_ = false;
+};
+
 int run_machine(vmm::Machine& m, const SaveArgs& save, const std::string& api, Timings& t) {
-  vmm::RunOptions ro{save.on_serial, save.path, save.then_continue, save.compress};
+  vmm::RunOptions ro;
+  ro.save_on_serial = save.on_serial;
+  ro.save_path = save.path;
+  ro.then_continue = save.then_continue;
+  ro.compress = save.compress;
+  // The terminal output of saves (the Machine reports, this prints).
+  SaveProgressLine line;
+  if (isatty(STDERR_FILENO)) {
+    ro.progress.start = [&line] { line.start(); };
+    ro.progress.update = [&line](uint64_t done, uint64_t total) { line.update(done, total); };
+    ro.progress.finish = [&line] { line.finish(); };
+  }
+  ro.on_saved = [](const vmm::SaveResult& r) { fmt::print(stderr, "amber: saved {}\r\n", r.summary()); };
+  ro.on_save_failed = [](const std::string& error) { log::error("{}", error); };
   // Created before any VM thread: it sets the umask briefly (api_server.cpp).
   // Destroyed before the Machine, answering what is still pending.
   std::unique_ptr<api::ApiServer> server;
@@ -157,11 +200,13 @@ int cmd_run(const RunArgs& a) {
     cfg.disks.push_back({name, spec.id, disks.back()->read_only()});
   }
   cfg.rng = a.rng;
-  cfg.cmdline = a.kernel.empty() ? "" : compose_cmdline(a.cmdline_extra, disks.size() + (cfg.rng ? 1 : 0));
   t.mark("read files");
   kvm::KvmHypervisor hv;
   vmm::Console console(STDIN_FILENO, STDOUT_FILENO);
   vmm::Machine m(hv, cfg, anonymous_ram(cfg.mem_bytes), std::move(disks), &console);
+  // The command line names the virtio devices the Machine registered; it
+  // is composed before boot_linux() loads it and is saved in images.
+  if (!a.kernel.empty()) m.set_cmdline(compose_cmdline(a.cmdline_extra, m.virtio_cmdline()));
   t.mark("create VM");
   if (!bare.empty()) {
     m.boot_bare(bare.bytes());
@@ -174,7 +219,7 @@ int cmd_run(const RunArgs& a) {
       throw Error(fmt::format("{} (kernel {}{}{})", e.what(), a.kernel, a.initrd.empty() ? "" : ", initrd ",
                               a.initrd));
     }
-    if (a.verbose) fmt::print(stderr, "amber: {}\r\namber: command line: {}\r\n", desc, cfg.cmdline);
+    if (a.verbose) fmt::print(stderr, "amber: {}\r\namber: command line: {}\r\n", desc, m.config().cmdline);
   }
   t.mark("load kernel");
   return run_machine(m, a.save, a.api, t);

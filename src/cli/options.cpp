@@ -5,7 +5,6 @@
 #include "amber/error.h"
 #include "cli/args.h"
 #include "cli/help.h"
-#include "vmm/machine.h"
 
 namespace amber::cli {
 
@@ -183,11 +182,11 @@ Command parse_command_line(const std::vector<std::string>& argv) {
   throw UsageError(fmt::format("unknown command '{}' (see 'amber --help')", cmd));
 }
 
-std::string compose_cmdline(const std::string& extra, size_t virtio_devices) {
+std::string compose_cmdline(const std::string& extra, const std::string& virtio_devices) {
   // reboot=k: reboot through the i8042 (0xFE to port 0x64), which ends the
   // VM cleanly; panic=-1: reboot at once on a panic instead of hanging.
   std::string s = "console=ttyS0 reboot=k panic=-1";
-  if (virtio_devices) s += " " + vmm::virtio_cmdline(virtio_devices);
+  if (!virtio_devices.empty()) s += " " + virtio_devices;
   if (!extra.empty()) s += " " + extra;
   return s;
 }

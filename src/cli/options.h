@@ -69,9 +69,9 @@ using Command = std::variant<HelpArgs, RunArgs, ResumeArgs, InspectArgs, VerifyA
 
 Command parse_command_line(const std::vector<std::string>& argv);
 
-// The guest's kernel command line for a fresh boot.
-// The guest's command line: amber's defaults, one virtio_mmio.device= per
-// virtio device (disks, then rng), then the user's `extra`.
-std::string compose_cmdline(const std::string& extra, size_t virtio_devices);
+// The guest's kernel command line for a fresh boot: amber's defaults, the
+// virtio_mmio.device= arguments of the Machine's registered virtio devices
+// (vmm::Machine::virtio_cmdline()), then the user's `extra`.
+std::string compose_cmdline(const std::string& extra, const std::string& virtio_devices);
 
 }  // namespace amber::cli

@@ -1,8 +1,5 @@
 #include "vmm/machine.h"
 
-#include <sys/eventfd.h>
-#include <unistd.h>
-
 #include <fmt/core.h>
 
 #include "amber/layout.h"
@@ -24,71 +21,57 @@
 
 namespace amber::vmm {
 
-std::string virtio_cmdline(size_t count) {
-  std::string s;
-  for (size_t i = 0; i < count; ++i) {
-    // Linux's virtio_mmio.device=<size>@<base>:<irq> (drivers/virtio/virtio_mmio.c).
-    s += fmt::format("{}virtio_mmio.device=4K@{:#x}:{}", s.empty() ? "" : " ",
-                     layout::kVirtioMmioBase + i * layout::kVirtioMmioSize, layout::kVirtioFirstIrq + i);
-  }
-  return s;
+namespace {
+std::unique_ptr<hv::Vm> create_vm(hv::Hypervisor& hv, const MachineConfig& config) {
+  if (config.cpus < 1 || config.cpus > 32) throw Error(fmt::format("{} vCPUs: amber supports 1 to 32", config.cpus));
+  return hv.create_vm();
 }
+}  // namespace
 
 Machine::Machine(hv::Hypervisor& hv, MachineConfig config, GuestMemory memory,
                  std::vector<std::unique_ptr<block::DiskBackend>> disks, Console* console)
-    : hv_(hv), config_(std::move(config)), memory_(std::move(memory)), console_(console) {
-  if (config_.cpus < 1 || config_.cpus > 32) throw Error(fmt::format("{} vCPUs: amber supports 1 to 32", config_.cpus));
-  vm_ = hv_.create_vm();
+    : hv_(hv),
+      config_(std::move(config)),
+      memory_(std::move(memory)),
+      vm_(create_vm(hv_, config_)),
+      console_(console),
+      devices_(*vm_, memory_, pio_, mmio_) {
   uint32_t slot = 0;
   for (auto& r : memory_.regions()) vm_->add_memory({slot++, r.gpa, r.size, r.host});
   for (uint32_t i = 0; i < config_.cpus; ++i) vcpus_.push_back(vm_->create_vcpu(i, config_.cpus));
-  create_devices();
-
+  create_devices(std::move(disks));
   io_ = std::make_unique<IoThread>();
-  for (size_t i = 0; i < disks.size(); ++i) {
-    disks_.push_back(disks[i].get());
-    add_virtio(fmt::format("virtio-blk@{}", i), std::make_unique<virtio::Blk>(std::move(disks[i])));
-  }
-  if (config_.rng) add_virtio("virtio-rng", std::make_unique<virtio::Rng>());
-}
-
-void Machine::add_virtio(std::string name, std::unique_ptr<virtio::VirtioDevice> dev) {
-  size_t i = transports_.size();
-  uint64_t base = layout::kVirtioMmioBase + i * layout::kVirtioMmioSize;
-  irqs_.push_back(vm_->irqfd_line(layout::kVirtioFirstIrq + uint32_t(i)));
-  auto t = std::make_unique<virtio::MmioTransport>(std::move(name), memory_, *irqs_.back(), std::move(dev));
-  mmio_.insert(*t, base, layout::kVirtioMmioSize);
-  // One queue per device: notifications for queue 0 wake the I/O thread
-  // instead of exiting to userspace on the vCPU thread.
-  int efd = check_sys(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), "eventfd");
-  if (vm_->add_ioeventfd(base + virtio::mmio::kQueueNotify, 4, 0, efd)) {
-    auto* tp = t.get();
-    io_->add(efd, [tp] { tp->notify(0); });
-  } else {
-    close(efd);  // notifications then arrive as MMIO writes; the transport handles them
-  }
-  transports_.push_back(std::move(t));
+  devices_.wire_ioeventfds(*io_);
 }
 
 Machine::~Machine() { stop_threads(); }
 
-void Machine::create_devices() {
-  irqs_.push_back(vm_->irq_line(layout::kCom1Irq));
-  uart_ = std::make_unique<dev::Uart>("uart0", *irqs_.back(), [this](std::span<const uint8_t> b) { on_guest_output(b); });
-  pio_.insert(*uart_, layout::kCom1Port, 8);
-  i8042_ = std::make_unique<dev::I8042>([this] { request_stop(StopReason::kGuestReset); });
-  pio_.insert(*i8042_, layout::kI8042Port, 5);
-  cmos_ = std::make_unique<dev::Cmos>();
+// The device list: each device is one registration here (its window, line
+// and state hooks come from the registry; device_registry.h).
+void Machine::create_devices(std::vector<std::unique_ptr<block::DiskBackend>> disks) {
+  using State = DeviceRegistry::State;
+  auto& d = devices_;
+  uart_ = &d.add_pio(std::make_unique<dev::Uart>("uart0", d.level_irq(layout::kCom1Irq),
+                                                 [this](std::span<const uint8_t> b) { on_guest_output(b); }),
+                     layout::kCom1Port, 8, State::kSaved, layout::kCom1Irq);
+  d.add_pio(std::make_unique<dev::I8042>([this] { request_stop(StopReason::kGuestReset); }), layout::kI8042Port, 5,
+            State::kSaved);
+  auto cmos = std::make_unique<dev::Cmos>();
   uint64_t below = 0, above = 0;
   for (auto& r : memory_.regions()) (r.gpa >= layout::kMmioHoleEnd ? above : below) += r.size;
-  cmos_->set_memory_size(below, above);
-  pio_.insert(*cmos_, layout::kCmosPort, 2);
-  post_port_ = std::make_unique<dev::NullDevice>("post");
-  pio_.insert(*post_port_, layout::kPostPort, 1);
+  cmos->set_memory_size(below, above);
+  d.add_pio(std::move(cmos), layout::kCmosPort, 2, State::kSaved);
+  d.add_pio(std::make_unique<dev::NullDevice>("post"), layout::kPostPort, 1, State::kStateless);
   // The guest's two save doorbells (docs/api.md).
-  ctl_port_ = std::make_unique<CtlPort>([this] { request_guest_save(); });
-  pio_.insert(*ctl_port_, layout::kAmberCtlPort, CtlPort::kWindowSize);
+  d.add_pio(std::make_unique<CtlPort>([this] { request_guest_save(); }), layout::kAmberCtlPort, CtlPort::kWindowSize,
+            State::kStateless);
   uart_->set_out1_doorbell([this] { request_guest_save(); });
+  // Virtio devices take the virtio-mmio windows and GSIs in this order.
+  for (size_t i = 0; i < disks.size(); ++i) {
+    disks_.push_back(disks[i].get());
+    d.add_virtio(fmt::format("virtio-blk@{}", i), std::make_unique<virtio::Blk>(std::move(disks[i])));
+  }
+  if (config_.rng) d.add_virtio("virtio-rng", std::make_unique<virtio::Rng>());
 }
 
 void Machine::on_guest_output(std::span<const uint8_t> bytes) {
@@ -166,8 +149,7 @@ void Machine::start_threads(bool paused) {
   io_->start();
   // Requests a guest published before the image was saved but that were
   // not yet served (docs/disks.md: snapshot pause rule).
-  if (restored_)
-    for (auto& t : transports_) t->notify(0);
+  if (restored_) devices_.notify_all_queues();
   for (auto& t : threads_) t->start(paused);
   if (console_)
     console_->start_input([this](std::span<const uint8_t> b) { return uart_->enqueue_input(b); },
@@ -203,30 +185,48 @@ void Machine::resume_all() {
   paused_ = false;
 }
 
+bool Machine::pause_scope(const std::function<void()>& act, bool stay_paused) {
+  bool was_running = started_ && !paused_;
+  if (started_) pause_all();
+  try {
+    act();
+  } catch (...) {
+    if (was_running) resume_all();
+    throw;
+  }
+  if (!was_running || stay_paused) return false;
+  resume_all();
+  return true;
+}
+
 bool Machine::triggered_save(const RunOptions& opts, RunOutcome& out) {
   if (opts.save_path.empty()) {
     log::guest_warn(unarmed_save_limit_, "the guest asked for a save, but no --save IMAGE was given; ignored");
     if (!paused_) resume_all();  // lets the vCPU that rang go on (request_guest_save)
     return true;
   }
+  // Failure policy (docs/api.md): a failed save is reported and the VM goes
+  // on in the run state it had, also with --then exit.
   try {
-    bool was_paused = paused_;
-    SaveResult r = save_image(opts.save_path, opts.compress);
-    fmt::print(stderr, "amber: saved {}\r\n", r.summary());
+    SaveResult r = save_image(opts.save_path, opts.compress, /*stay_paused=*/!opts.then_continue);
+    if (opts.on_saved) opts.on_saved(r);
     if (!opts.then_continue) {
       out = {StopReason::kSaved, {}};
       return false;
     }
-    if (!was_paused) resume_all();
-    return true;
   } catch (const std::exception& ex) {
-    out = {StopReason::kError, fmt::format("save failed: {}", ex.what())};
-    return false;
+    std::string msg = fmt::format("save failed: {}", ex.what());
+    if (opts.on_save_failed)
+      opts.on_save_failed(msg);
+    else
+      log::error("{}", msg);
   }
+  return true;
 }
 
 RunOutcome Machine::run(const RunOptions& opts) {
   trigger_ = SerialTrigger(opts.save_on_serial);
+  progress_ = opts.progress;
   if (!started_) start_threads(false);
   RunOutcome out;
   for (;;) {
@@ -255,6 +255,7 @@ RunOutcome Machine::run(const RunOptions& opts) {
     if (!triggered_save(opts, out)) break;
   }
   stop_threads();
+  progress_ = {};
   return out;
 }
 

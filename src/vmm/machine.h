@@ -20,20 +20,14 @@
 #include "hv/hypervisor.h"
 #include "virtio/disk/disk_backend.h"
 #include "vmm/console.h"
+#include "vmm/device_registry.h"
 #include "vmm/io_thread.h"
 #include "vmm/serial_trigger.h"
 #include "vmm/vcpu_thread.h"
 
 namespace amber::dev {
 class Uart;
-class I8042;
-class Cmos;
-class NullDevice;
 }  // namespace amber::dev
-namespace amber::virtio {
-class MmioTransport;
-class VirtioDevice;
-}
 namespace amber::image {
 class Image;
 }
@@ -49,7 +43,10 @@ struct DiskConfig {
 struct MachineConfig {
   uint32_t cpus = 1;
   uint64_t mem_bytes = 256ull << 20;
-  std::string cmdline;  // the guest's full kernel command line (informational on resume)
+  // The guest's full kernel command line (informational on resume). For a
+  // fresh boot it names the virtio devices: src/cli composes it from
+  // Machine::virtio_cmdline() and sets it with set_cmdline().
+  std::string cmdline;
   std::vector<DiskConfig> disks;
   // A virtio-rng device after the disks (devices/virtio/rng.h), so guests
   // and the clones of an image get fresh host entropy (docs/entropy.md).
@@ -62,6 +59,21 @@ struct MachineConfig {
 // Why run() returned.
 enum class StopReason { kGuestReset, kGuestShutdown, kSaved, kQuit, kSignal, kError };
 
+struct SaveResult {
+  std::string path;
+  uint64_t allocated_bytes = 0, ram_data_bytes = 0, disk_data_bytes = 0;
+  double pause_ms = 0;  // from pausing the vCPUs to the image being on disk
+  std::string summary() const;
+};
+
+// What a save tells its watcher while the image is written, for a progress
+// display (src/cli draws one on a terminal). Called on the thread that saves.
+struct SaveProgress {
+  std::function<void()> start;  // once, before the write
+  std::function<void(uint64_t done, uint64_t total)> update;  // from time to time
+  std::function<void()> finish;  // once, when the write ended, written or failed
+};
+
 struct RunOptions {
   std::string save_on_serial;  // empty: no trigger
   // Where a triggered save goes: the serial text above, or the guest's own
@@ -70,19 +82,19 @@ struct RunOptions {
   std::string save_path;
   bool then_continue = false;  // keep running after a triggered save
   bool compress = false;
+  // Reporting is the caller's (src/cli prints on the terminal); each may be
+  // empty. `progress` watches every save of this run (triggered and control
+  // socket); on_saved / on_save_failed follow a triggered save. Without
+  // on_save_failed, a failed triggered save is logged as an error.
+  SaveProgress progress;
+  std::function<void(const SaveResult&)> on_saved;
+  std::function<void(const std::string& error)> on_save_failed;
 };
 
 struct RunOutcome {
   StopReason reason = StopReason::kGuestReset;
   std::string message;  // for kError
   int exit_status() const { return reason == StopReason::kError ? 1 : (reason == StopReason::kSignal ? 130 : 0); }
-};
-
-struct SaveResult {
-  std::string path;
-  uint64_t allocated_bytes = 0, ram_data_bytes = 0, disk_data_bytes = 0;
-  double pause_ms = 0;  // from pausing the vCPUs to the image being on disk
-  std::string summary() const;
 };
 
 class Machine {
@@ -102,15 +114,20 @@ class Machine {
   // Snapshot support; both require the machine to be paused (or not started).
   StateNode save_state();
   void restore_state(const StateNode& machine);
-  // Pauses, writes `path` (atomically), and leaves the machine paused.
-  // On a terminal, a save that takes a while reports progress on stderr.
-  SaveResult save_image(const std::string& path, bool compress);
+  // Writes the VM to `path` (atomically) with the VM paused (pause_scope).
+  // Afterwards the VM has the run state it had (running or paused), also
+  // when the save fails (the Error propagates); with `stay_paused`, a
+  // successful save leaves it paused (a save followed by exit). Main loop
+  // only. Progress goes to run()'s RunOptions::progress while run() runs.
+  SaveResult save_image(const std::string& path, bool compress, bool stay_paused = false);
 
   // In-place reset to the image this VM was resumed from (set_origin):
   // drops the guest's private RAM changes and disk writes and re-applies the
-  // image's vCPU/VM/device state. The run state (running/paused) is kept.
-  // Throws Error for a VM that was booted, not resumed. Main loop only.
-  // Returns the milliseconds it took (the guest is stopped for that long).
+  // image's vCPU/VM/device state. The run state (running/paused) is kept,
+  // also when the reset fails (the Error propagates; the guest may then be
+  // half reset). Throws Error for a VM that was booted, not resumed. Main
+  // loop only. Returns the milliseconds it took (the guest is stopped for
+  // that long).
   double reset_to_origin();
   // The image a resumed VM came from; it must outlive the Machine.
   void set_origin(const image::Image* img) { origin_ = img; }
@@ -135,6 +152,13 @@ class Machine {
 
   Bus& pio() { return pio_; }
   Bus& mmio() { return mmio_; }
+  const DeviceRegistry& devices() const { return devices_; }
+  // The kernel arguments announcing the virtio-mmio devices, from the
+  // registered windows ("virtio_mmio.device=4K@0xd0000000:5 ...").
+  std::string virtio_cmdline() const { return devices_.virtio_cmdline(); }
+  // A fresh boot's kernel command line; before boot_linux() loads it. It is
+  // saved in the image's configuration.
+  void set_cmdline(std::string cmdline) { config_.cmdline = std::move(cmdline); }
   const GuestMemory& memory() const { return memory_; }
   const MachineConfig& config() const { return config_; }
   // Guest console bytes go here too (tests, the save trigger).
@@ -150,11 +174,18 @@ class Machine {
   };
   // Handles a console/doorbell save request; false when run() must end.
   bool triggered_save(const RunOptions& opts, RunOutcome& out);
+  // The one pause -> act -> resume path of the triggered save, the API save
+  // and the reset (docs/api.md, "Failure policy"): pauses a started VM's
+  // vCPUs and I/O thread, runs `act`, then puts the VM back in the run
+  // state it had, running or paused, whether `act` returned or threw (its
+  // exception propagates). With `stay_paused`, a VM stays paused after an
+  // `act` that returned. Resuming also lets go the vCPU that rang a save
+  // doorbell (request_guest_save). Returns whether it resumed the VM.
+  bool pause_scope(const std::function<void()>& act, bool stay_paused = false);
   void post(Event e);
   void on_guest_output(std::span<const uint8_t> bytes);
-  void create_devices();
-  // Puts `dev` in the next virtio-mmio window with the next IRQ.
-  void add_virtio(std::string name, std::unique_ptr<virtio::VirtioDevice> dev);
+  // Every device of the VM, registered in one place.
+  void create_devices(std::vector<std::unique_ptr<block::DiskBackend>> disks);
   void start_threads(bool paused);
   void stop_threads();
 
@@ -167,15 +198,11 @@ class Machine {
   Console* console_;
   Bus pio_{"pio"}, mmio_{"mmio"};
 
-  std::vector<std::unique_ptr<IrqLine>> irqs_;
-  std::unique_ptr<dev::Uart> uart_;
-  std::unique_ptr<dev::I8042> i8042_;
-  std::unique_ptr<dev::Cmos> cmos_;
-  std::unique_ptr<dev::NullDevice> post_port_;
-  std::unique_ptr<Device> ctl_port_;
+  DeviceRegistry devices_;
+  dev::Uart* uart_ = nullptr;               // in devices_
   std::vector<block::DiskBackend*> disks_;  // owned by the transports' blk devices
-  std::vector<std::unique_ptr<virtio::MmioTransport>> transports_;
-  std::unique_ptr<IoThread> io_;
+  std::unique_ptr<IoThread> io_;            // its handlers use devices_: destroyed first
+  SaveProgress progress_;                   // run()'s RunOptions::progress
 
   SerialTrigger trigger_{""};
   std::function<void(std::span<const uint8_t>)> observer_;
@@ -190,10 +217,5 @@ class Machine {
   std::condition_variable events_cv_;
   std::deque<Event> events_;
 };
-
-// The kernel command-line fragment announcing the virtio-mmio devices.
-// Linux's virtio_mmio.device= arguments for the first `count` windows
-// (disks first, then the rng device when configured).
-std::string virtio_cmdline(size_t count);
 
 }  // namespace amber::vmm

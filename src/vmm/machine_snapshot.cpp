@@ -32,28 +32,6 @@ StateNode save_vcpu(hv::Vcpu& v) {
   return v.save_state();
 }
 
-// "amber: saving 123.4/456.7 MiB (89.1 MiB/s)" on a terminal, for saves
-// that take longer than a second; redrawn at most 4 times a second. The
-// console may be in raw mode, hence the explicit \r.
-class SaveProgress {
- public:
-  void update(uint64_t done, uint64_t total) {
-    auto now = std::chrono::steady_clock::now();
-    double elapsed = std::chrono::duration<double>(now - t0_).count();
-    if (elapsed < 1.0 || (drawn_ && now - last_ < std::chrono::milliseconds(250) && done < total)) return;
-    last_ = now;
-    drawn_ = true;
-    fmt::print(stderr, "\ramber: saving {:.1f}/{:.1f} MiB ({:.1f} MiB/s)  ", done / 1048576.0, total / 1048576.0,
-               done / 1048576.0 / elapsed);
-  }
-  void finish() {
-    if (drawn_) fmt::print(stderr, "\r\n");
-  }
-
- private:
-  std::chrono::steady_clock::time_point t0_ = std::chrono::steady_clock::now(), last_{};
-  bool drawn_ = false;
-};
 }  // namespace
 
 std::string SaveResult::summary() const {
@@ -74,11 +52,7 @@ StateNode Machine::save_state() {
     vcpus.children[vcpu_node(i)] = std::move(n);
   }
   m.children["vm"] = vm_->save_state();
-  StateNode& devs = m.children["devices"];
-  devs.children[std::string(uart_->name())] = uart_->save();
-  devs.children[std::string(i8042_->name())] = i8042_->save();
-  devs.children[std::string(cmos_->name())] = cmos_->save();
-  for (auto& t : transports_) devs.children[std::string(t->name())] = t->save();
+  m.children["devices"] = devices_.save();
   return m;
 }
 
@@ -97,51 +71,53 @@ void Machine::restore_state(const StateNode& m) {
     else
       vcpus_[i]->restore_state(n);
   }
-  const StateNode& devs = m.require_child("devices");
-  uart_->restore(devs.require_child(uart_->name()));
-  i8042_->restore(devs.require_child(i8042_->name()));
-  cmos_->restore(devs.require_child(cmos_->name()));
-  for (auto& t : transports_) t->restore(devs.require_child(t->name()));
+  devices_.restore(m.require_child("devices"));
   restored_ = true;
 }
 
-SaveResult Machine::save_image(const std::string& path, bool compress) {
+SaveResult Machine::save_image(const std::string& path, bool compress, bool stay_paused) {
   auto t0 = std::chrono::steady_clock::now();
-  if (started_) pause_all();
-  image::SaveInput in;
-  in.machine = save_state();
-  for (auto& r : memory_.regions())
-    in.ram.push_back({r.gpa, std::span<const uint8_t>(r.host, r.size), config_.anonymous_memory});
-  for (size_t i = 0; i < disks_.size(); ++i) {
-    block::DiskBackend* d = disks_[i];
-    image::DiskIn di;
-    di.name = config_.disks[i].name;
-    di.id = config_.disks[i].id;
-    di.read_only = config_.disks[i].read_only;
-    di.size = d->size();
-    for (auto& e : d->data_extents()) di.extents.push_back({e.offset, e.length});
-    di.read = [d](uint64_t off, std::span<uint8_t> out) { return d->read(off, out); };
-    in.disks.push_back(std::move(di));
-  }
-  in.cmdline = config_.cmdline;
-  image::SaveOptions opt;
-  opt.compress = compress;
-  SaveProgress progress;
-  if (isatty(STDERR_FILENO)) opt.progress = [&progress](uint64_t done, uint64_t total) { progress.update(done, total); };
   image::SaveStats stats;
-  try {
-    stats = image::write_image(path, in, opt);
-  } catch (...) {
-    progress.finish();
-    throw;
-  }
-  progress.finish();
+  double pause_ms = 0;
+  pause_scope(
+      [&] {
+        image::SaveInput in;
+        in.machine = save_state();
+        for (auto& r : memory_.regions())
+          in.ram.push_back({r.gpa, std::span<const uint8_t>(r.host, r.size), config_.anonymous_memory});
+        for (size_t i = 0; i < disks_.size(); ++i) {
+          block::DiskBackend* d = disks_[i];
+          image::DiskIn di;
+          di.name = config_.disks[i].name;
+          di.id = config_.disks[i].id;
+          di.read_only = config_.disks[i].read_only;
+          di.size = d->size();
+          for (auto& e : d->data_extents()) di.extents.push_back({e.offset, e.length});
+          di.read = [d](uint64_t off, std::span<uint8_t> out) { return d->read(off, out); };
+          in.disks.push_back(std::move(di));
+        }
+        in.cmdline = config_.cmdline;
+        image::SaveOptions opt;
+        opt.compress = compress;
+        opt.progress = progress_.update;
+        if (progress_.start) progress_.start();
+        try {
+          stats = image::write_image(path, in, opt);
+        } catch (...) {
+          if (progress_.finish) progress_.finish();
+          throw;
+        }
+        if (progress_.finish) progress_.finish();
+        // From pausing the vCPUs to the image on disk, without the resume.
+        pause_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+      },
+      stay_paused);
   SaveResult r;
   r.path = path;
   r.allocated_bytes = stats.allocated_bytes;
   r.ram_data_bytes = stats.ram_data_bytes;
   r.disk_data_bytes = stats.disk_data_bytes;
-  r.pause_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  r.pause_ms = pause_ms;
   return r;
 }
 
@@ -154,31 +130,28 @@ double Machine::reset_to_origin() {
   for (size_t i = 0; i < regions.size(); ++i)
     if (img_ram[i].gpa != regions[i].gpa || img_ram[i].size != regions[i].size)
       throw Error("reset: the guest memory layout does not match the image");
-  bool was_paused = paused_;
-  if (started_) pause_all();
-  for (size_t i = 0; i < regions.size(); ++i) {
-    auto& r = regions[i];
-    if (!img_ram[i].compressed()) {
-      // RAM is the image's file range mapped MAP_PRIVATE: dropping the
-      // private copy-on-write pages makes the next access fault in the
-      // image's bytes again. KVM's MMU notifier drops its mappings too.
-      check_sys(madvise(r.host, r.size, MADV_DONTNEED), "reset: madvise(MADV_DONTNEED)");
-    } else {
-      // A compressed image was decompressed into anonymous memory at resume;
-      // decompress again and copy over (checksums are checked on the way).
-      Mapping fresh = origin_->map_ram(i);
-      std::memcpy(r.host, fresh.data(), r.size);
+  bool resumed = pause_scope([&] {
+    for (size_t i = 0; i < regions.size(); ++i) {
+      auto& r = regions[i];
+      if (!img_ram[i].compressed()) {
+        // RAM is the image's file range mapped MAP_PRIVATE: dropping the
+        // private copy-on-write pages makes the next access fault in the
+        // image's bytes again. KVM's MMU notifier drops its mappings too.
+        check_sys(madvise(r.host, r.size, MADV_DONTNEED), "reset: madvise(MADV_DONTNEED)");
+      } else {
+        // A compressed image was decompressed into anonymous memory at resume;
+        // decompress again and copy over (checksums are checked on the way).
+        Mapping fresh = origin_->map_ram(i);
+        std::memcpy(r.host, fresh.data(), r.size);
+      }
     }
-  }
-  for (auto* d : disks_) d->reset_overlay();
-  restore_state(origin_->machine());
-  if (started_ && !was_paused) {
-    resume_all();
-    // Requests the guest had published when the image was saved (as at
-    // resume); a paused VM gets them served by the next reset or resume
-    // kick of its driver.
-    for (auto& t : transports_) t->notify(0);
-  }
+    for (auto* d : disks_) d->reset_overlay();
+    restore_state(origin_->machine());
+  });
+  // Requests the guest had published when the image was saved (as at
+  // resume); a paused VM gets them served by the next reset or resume
+  // kick of its driver.
+  if (resumed) devices_.notify_all_queues();
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
 }
 
