@@ -205,8 +205,11 @@ bool Machine::triggered_save(const RunOptions& opts, RunOutcome& out) {
     if (!paused_) resume_all();  // lets the vCPU that rang go on (request_guest_save)
     return true;
   }
-  // Failure policy (docs/api.md): a failed save is reported and the VM goes
-  // on in the run state it had, also with --then exit.
+  // Failure policy (docs/api.md): save_image puts the VM back in the run
+  // state it had. With --then continue the error is reported and the guest
+  // goes on; with --then exit this invocation's job failed, so run() ends
+  // with the error (exit status 1) instead of leaving a script waiting on a
+  // VM it asked to save and stop.
   try {
     SaveResult r = save_image(opts.save_path, opts.compress, /*stay_paused=*/!opts.then_continue);
     if (opts.on_saved) opts.on_saved(r);
@@ -216,6 +219,10 @@ bool Machine::triggered_save(const RunOptions& opts, RunOutcome& out) {
     }
   } catch (const std::exception& ex) {
     std::string msg = fmt::format("save failed: {}", ex.what());
+    if (!opts.then_continue) {
+      out = {StopReason::kError, msg};
+      return false;
+    }
     if (opts.on_save_failed)
       opts.on_save_failed(msg);
     else

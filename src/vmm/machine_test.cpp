@@ -572,34 +572,54 @@ TEST(MachineReset, ABootedVmRefusesAndKeepsRunning) {
 
 // ---- the failure policy of a triggered save ------------------------------------
 
-TEST(MachineGuestSave, AFailedTriggeredSaveIsReportedAndTheVmGoesOn) {
-  for (bool then_continue : {false, true}) {
-    SCOPED_TRACE(then_continue ? "--then continue" : "--then exit");
-    hv::FakeHypervisor hv;
-    auto m = boot_with_rng(hv);
-    std::atomic<bool> go{false};
-    auto& v = vcpu_of(hv);
-    v.push_io_out(layout::kAmberCtlPort, save_word(), 4);  // the vCPU that rang is held for the save
-    v.push(SpinUntil{&go});                                  // and must be let go after it failed
-    RunOptions o;
-    o.save_path = "/nonexistent-amber-dir/x.amber";
-    o.then_continue = then_continue;
-    std::string error;
-    bool saved = false, paused_at_report = true;
-    Machine* mp = m.get();
-    o.on_saved = [&](const SaveResult&) { saved = true; };
-    o.on_save_failed = [&](const std::string& e) {
-      error = e;
-      paused_at_report = mp->paused();
-      go = true;
-    };
-    Watchdog dog(*m, 10s);
-    auto r = m->run(o);
-    EXPECT_EQ(r.reason, StopReason::kGuestReset) << r.message << " (the vCPU that rang was not let go)";
-    EXPECT_FALSE(saved);
-    EXPECT_FALSE(paused_at_report);
-    EXPECT_EQ(error.rfind("save failed: ", 0), 0u) << error;
-  }
+TEST(MachineGuestSave, AFailedSaveWithThenExitEndsTheRunWithTheError) {
+  hv::FakeHypervisor hv;
+  auto m = boot_with_rng(hv);
+  auto& v = vcpu_of(hv);
+  v.push_io_out(layout::kAmberCtlPort, save_word(), 4);
+  std::atomic<bool> never{false};
+  v.push(SpinUntil{&never});
+  RunOptions o;
+  o.save_path = "/nonexistent-amber-dir/x.amber";
+  o.then_continue = false;
+  bool saved = false, reported = false;
+  o.on_saved = [&](const SaveResult&) { saved = true; };
+  o.on_save_failed = [&](const std::string&) { reported = true; };
+  Watchdog dog(*m, 10s);
+  auto r = m->run(o);
+  never = true;
+  EXPECT_EQ(r.reason, StopReason::kError);
+  EXPECT_EQ(r.exit_status(), 1);
+  EXPECT_EQ(r.message.rfind("save failed: ", 0), 0u) << r.message;
+  EXPECT_FALSE(saved);
+  EXPECT_FALSE(reported);  // the error is the run's outcome, reported once by the caller
+}
+
+TEST(MachineGuestSave, AFailedSaveWithThenContinueIsReportedAndTheVmGoesOn) {
+  hv::FakeHypervisor hv;
+  auto m = boot_with_rng(hv);
+  std::atomic<bool> go{false};
+  auto& v = vcpu_of(hv);
+  v.push_io_out(layout::kAmberCtlPort, save_word(), 4);  // the vCPU that rang is held for the save
+  v.push(SpinUntil{&go});                                  // and must be let go after it failed
+  RunOptions o;
+  o.save_path = "/nonexistent-amber-dir/x.amber";
+  o.then_continue = true;
+  std::string error;
+  bool saved = false, paused_at_report = true;
+  Machine* mp = m.get();
+  o.on_saved = [&](const SaveResult&) { saved = true; };
+  o.on_save_failed = [&](const std::string& e) {
+    error = e;
+    paused_at_report = mp->paused();
+    go = true;
+  };
+  Watchdog dog(*m, 10s);
+  auto r = m->run(o);
+  EXPECT_EQ(r.reason, StopReason::kGuestReset) << r.message << " (the vCPU that rang was not let go)";
+  EXPECT_FALSE(saved);
+  EXPECT_FALSE(paused_at_report);
+  EXPECT_EQ(error.rfind("save failed: ", 0), 0u) << error;
 }
 
 TEST(MachineGuestSave, ASavedVmWithThenContinueGoesOnAndReports) {
