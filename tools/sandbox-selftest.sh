@@ -10,6 +10,9 @@
 #   freeze-retry  (sandbox only) AMBER_SANDBOX_TEST_FREEZE=1: try 1 "freezes",
 #               the watchdog kills it and the retry gives the real status
 #   freeze-giveup (sandbox only) every try freezes: exit 125, never success
+#   reset-retry   (sandbox only) L1 resets itself silently on try 1 (sysrq b):
+#               reported as INFRA and retried; the retry gives the real status
+#   reset-giveup  (sandbox only) L1 resets on every try: exit 125
 # Prints "N passed, N failed"; exits 1 if any check failed.
 # Takes 1-1.5 min on an idle 2-core machine (8 L1 boots), 2-4 min loaded.
 # Options: --quick   skip the two freeze checks (4 of the 8 boots)
@@ -76,8 +79,12 @@ if [ "$mode" = qemu ] && [ "$quick" = 0 ]; then
         --retries 1 -- sh -c 'echo after-retry; exit 5'
     AMBER_SANDBOX_TEST_FREEZE=9 AMBER_SANDBOX_HEARTBEAT_TIMEOUT=5 \
         check freeze-giveup 125 '' 'giving up' --retries 1 -- true
+    # A silent L1 reset (sysrq b: no panic) on try 1 is retried; on every try it gives up.
+    check reset-retry 4 '^second-try$' 'INFRA: L1 reset itself .*retry 1/1' --retries 1 -- \
+        sh -c 'grep -q amber.try=1 /proc/cmdline && echo b >/proc/sysrq-trigger; echo second-try; exit 4'
+    check reset-giveup 125 '' 'L1 reset itself .*giving up' --retries 1 -- sh -c 'echo b >/proc/sysrq-trigger'
 else
-    echo "SKIP freeze-retry, freeze-giveup (--quick, or native mode: no L1 to freeze)"
+    echo "SKIP freeze-retry, freeze-giveup, reset-retry, reset-giveup (--quick, or native mode: no L1)"
 fi
 
 echo "$passed passed, $failed failed"

@@ -4,7 +4,8 @@
 #   1. unit suites on the host (no KVM), once normally and once under
 #      AddressSanitizer + UBSan;
 #   2. the placement self-test (detect): `amber doctor` and the sandbox's
-#      placement on this machine and with /dev/kvm hidden;
+#      placement on this machine and with /dev/kvm hidden; the sandbox's own
+#      self-test (sandbox: watchdog, freeze and L1-reset retries);
 #   3. the KVM suites on every KVM there is (docs/testing.md):
 #      - bare-metal suites (kvm, vmm) natively where this machine's KVM runs
 #        bare-metal guests (VT-x, AMD-V or PVM) AND in the QEMU-TCG sandbox,
@@ -15,7 +16,7 @@
 #
 # In CI (CI=true) a KVM suite that cannot run, or that skips a test, is a
 # failure. Elsewhere a skip is printed loudly with its reason.
-# Options: --unit-only, --kvm-only, --suite NAME (detect, kvm, vmm, linux, ci;
+# Options: --unit-only, --kvm-only, --suite NAME (detect, sandbox, kvm, vmm, linux, ci;
 # kvm@native, kvm@sandbox, vmm@native, vmm@sandbox pick one placement).
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -27,7 +28,7 @@ while [ $# -gt 0 ]; do
     --unit-only) kvm=0 ;;
     --kvm-only) unit=0 ;;
     --suite) only_suite=$2; shift ;;
-    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
     *) echo "test.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -37,7 +38,7 @@ ci=${CI:-false}
 build=${AMBER_BUILD_DIR:-build}
 asan=${AMBER_ASAN_DIR:-build-asan}
 log_dir="$root/$build/test-logs"
-passed=0 failed=0 skipped=0 kvm_skipped=0
+passed=0 failed=0 skipped=0 kvm_skipped=0 infra_events=0
 failures=()
 
 say() { printf '\n=== %s\n' "$*"; }
@@ -98,6 +99,17 @@ fi
 # Whether NAME (a suite label such as kvm@native) was asked for by --suite.
 wanted() { [ -z "$only_suite" ] || [ "$only_suite" = "$1" ] || [ "$only_suite" = "${1%@*}" ]; }
 
+# Sandbox infrastructure events (L1 froze or reset itself) that kvm-sandbox.sh
+# retried: counted and shown, never hidden ($1 = log, $2 = label).
+count_infra() {
+  local n
+  n=$(grep -ac '^\[kvm-sandbox\] INFRA:' "$1")
+  [ "$n" -gt 0 ] || return 0
+  infra_events=$((infra_events + n))
+  echo "!!! $2: $n sandbox infrastructure event(s), retried in a fresh L1:" >&2
+  grep -a '^\[kvm-sandbox\] INFRA:' "$1" >&2
+}
+
 kvm_suite() {  # $1 = label, $2 = needs (linux|bare), $3 = placement (auto|native|qemu), $4.. = command
   local label=$1 needs=$2 where=$3; shift 3
   wanted "$label" || return 0
@@ -115,6 +127,7 @@ kvm_suite() {  # $1 = label, $2 = needs (linux|bare), $3 = placement (auto|nativ
     failures+=("kvm-$label (did not run)")
     return
   fi
+  count_infra "$log" "kvm-$label"
   local before=$skipped
   count_gtest "$log" "kvm-$label"
   kvm_skipped=$((kvm_skipped + skipped - before))
@@ -135,6 +148,7 @@ script_suite() {
   p=$(echo "$line" | awk '{print $1+0}'); f=$(echo "$line" | awk '{print $3+0}')
   passed=$((passed + p)); failed=$((failed + f))
   echo "$label: $p passed, $f failed"
+  count_infra "$log" "$label"
   if [ "$rc" -ne 0 ] || [ -z "$line" ] || [ "$f" -ne 0 ]; then failures+=("$label (exit $rc)"); fi
 }
 
@@ -142,6 +156,9 @@ if [ $kvm = 1 ]; then
   # How this machine's KVM is placed, checked here and with /dev/kvm
   # hidden, so a change of machines cannot break the README commands silently.
   script_suite detect tools/detect-selftest.sh "$root/$build/tools/amber"
+  # The sandbox's own watchdog: exit status, carry, timeout, freeze and L1
+  # reset retries (docs/sandbox.md "Self-tests"), about a minute.
+  script_suite sandbox tools/sandbox-selftest.sh
   say "guest artifacts"
   guest-tests/linux/prepare.sh "$build/guest" || die "guest artifacts failed"
   # Bare-metal suites on every KVM there is: natively where this machine's
@@ -172,6 +189,7 @@ say "summary"
 if [ "$ci" = true ] && [ "$kvm_skipped" -gt 0 ]; then
   failures+=("$kvm_skipped KVM test(s) skipped in CI")
 fi
+[ "$infra_events" -eq 0 ] || echo "!!! $infra_events sandbox infrastructure event(s) (L1 froze or reset) were retried; see above" >&2
 echo "$passed passed, $failed failed, $skipped skipped"
 if [ ${#failures[@]} -gt 0 ]; then
   echo "FAILED: ${failures[*]}" >&2
