@@ -195,11 +195,6 @@ void MmioTransport::write_status(uint32_t v) noexcept {
   status_ = v | (status_ & kStatusNeedsReset);
 }
 
-void MmioTransport::reset() noexcept {
-  std::lock_guard lock(mu_);
-  reset_locked();
-}
-
 void MmioTransport::reset_locked() noexcept {
   status_ = 0;
   device_features_sel_ = driver_features_sel_ = 0;
@@ -242,13 +237,6 @@ void MmioTransport::needs_reset_locked(std::string_view why) noexcept {
   status_ |= kStatusNeedsReset;
   interrupt_status_ |= kInterruptConfigChange;
   irq_.trigger();
-}
-
-void MmioTransport::config_changed() noexcept {
-  std::lock_guard lock(mu_);
-  ++config_generation_;
-  interrupt_status_ |= kInterruptConfigChange;
-  if (status_ & kStatusDriverOk) irq_.trigger();
 }
 
 }  // namespace amber::virtio

@@ -61,11 +61,6 @@ class MmioTransport : public Device {
 
   // Serves queue `queue` (ioeventfd fired, or QueueNotify written).
   void notify(uint32_t queue) noexcept;
-  // The device configuration changed (e.g. disk resized): bumps
-  // ConfigGeneration and sends a configuration change interrupt (§2.5.1).
-  void config_changed() noexcept;
-  // VM reset: as if the driver wrote 0 to Status.
-  void reset() noexcept;
 
   StateNode save() const override;
   void restore(const StateNode& node) override;

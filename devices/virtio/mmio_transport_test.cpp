@@ -190,10 +190,7 @@ TEST_F(TransportTest, ConfigSpaceAndGeneration) {
   transport.read(mmio::kConfig + 0x1000, std::span(&b, 1));
   EXPECT_EQ(b, 0);
   uint32_t gen = regs.read32(mmio::kConfigGeneration);
-  EXPECT_EQ(regs.read32(mmio::kConfigGeneration), gen);  // stable without changes
-  transport.config_changed();
-  EXPECT_EQ(regs.read32(mmio::kConfigGeneration), gen + 1);
-  EXPECT_TRUE(regs.read32(mmio::kInterruptStatus) & kInterruptConfigChange);
+  EXPECT_EQ(regs.read32(mmio::kConfigGeneration), gen);  // stable: no device changes its config
 }
 
 TEST_F(TransportTest, MisalignedRegisterAccessIsHarmless) {
