@@ -585,22 +585,15 @@ for (( k = 1; k <= tries; k++ )); do
         stall)
             log "STALL: the inner command printed nothing for ${silence}s (L1 kept its heartbeat); killed L1 (exit 124)"
             exit 124 ;;
-        freeze|noboot)
-            if [ "$result" = freeze ]; then
-                what="L1 froze (no heartbeat for ${hb_limit}s)"
-            else
-                what="L1 never came up (no heartbeat within ${boot_limit}s)"
-                show_tail "$work/klog.$k" "L1 kernel log"
-                show_tail "$work/qemu.log" "QEMU output"
-            fi
-            if [ "$k" -lt "$tries" ]; then
-                log "INFRA: $what, retry $k/$retries"
-            else
-                log "INFRA: $what on try $k/$tries; giving up: no result (exit 125)"
-                exit 125
-            fi ;;
-        reset)
-            what="L1 reset itself (QEMU exited 0 without the command's status; no panic in L1's log)"
+        freeze|noboot|reset)
+            case $result in
+                freeze) what="L1 froze (no heartbeat for ${hb_limit}s)" ;;
+                reset)  what="L1 reset itself (QEMU exited 0 without the command's status; no panic in L1's log)" ;;
+                noboot)
+                    what="L1 never came up (no heartbeat within ${boot_limit}s)"
+                    show_tail "$work/klog.$k" "L1 kernel log"
+                    show_tail "$work/qemu.log" "QEMU output" ;;
+            esac
             if [ "$k" -lt "$tries" ]; then
                 log "INFRA: $what, retry $k/$retries"
             else
