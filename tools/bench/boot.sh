@@ -31,15 +31,9 @@ extra=${AMBER_BENCH_CMDLINE-quiet}
 bench_setup
 cp "$build/guest/bench.cpio.gz" "$work/"
 
-cat >"$work/inner.sh" <<EOF
-#!/bin/sh
+bench_inner n="$n" extra="$extra" <<'EOF'
 # Runs inside the sandbox (L1). One line per run:
 #   BOOT <config> <i> <ready_ms> <exit_ms> <status>
-w=$work
-n=$n
-extra='$extra'
-EOF
-cat >>"$work/inner.sh" <<'EOF'
 cd "$w" || exit 1
 one() {  # config: one boot under benchrun; prints benchrun's lines
   case $1 in *-bz) k=bzImage ;; *-pvh) k=vmlinux ;; esac

@@ -39,14 +39,7 @@ sizes=${AMBER_BENCH_SIZES:-256 4096}
 bench_setup
 cp "$build/guest/snap.cpio.gz" "$work/"
 
-cat >"$work/inner.sh" <<EOF
-#!/bin/sh
-w=$work
-reps=$reps
-counts='$counts'
-sizes='$sizes'
-EOF
-cat >>"$work/inner.sh" <<'EOF'
+bench_inner reps="$reps" counts="$counts" sizes="$sizes" <<'EOF'
 # Lines printed: CLONE N i metric value | CLONEMEM N metric kib |
 #                RESET rep metric value | SIZE mib metric value
 cd "$w" || exit 1

@@ -5,6 +5,8 @@
 #                      (a temp dir under /tmp that is carried into the sandbox and
 #                      removed on exit) holding amber, benchrun and the guest files.
 # bench_qemu_carry     --carry arguments for qemu-system-x86_64 and its firmware
+# bench_inner N=V.. <<'EOF' writes $work/inner.sh, the script the sandbox runs:
+#                      "#!/bin/sh", w=$work and each N='V', then the body (stdin)
 # bench_sandbox ARGS.. runs tools/kvm-sandbox.sh with ARGS, output to $work.out too
 # median / ratio       arithmetic on the host (awk)
 #
@@ -54,6 +56,19 @@ bench_qemu_carry() {
     [ -e "/usr/share/qemu/$f" ] && echo --carry "/usr/share/qemu/$f"
   done
   return 0
+}
+
+bench_inner() {  # NAME=VALUE...; the script body comes from stdin
+  local kv v
+  {
+    echo '#!/bin/sh'
+    echo "w=$work"
+    for kv in "$@"; do
+      v=${kv#*=}
+      printf "%s='%s'\n" "${kv%%=*}" "${v//\'/\'\\\'\'}"
+    done
+    cat
+  } >"$work/inner.sh"
 }
 
 bench_sandbox() {  # kvm-sandbox.sh args...; stdout also saved to $work.out

@@ -25,14 +25,7 @@ mib=${AMBER_BENCH_MIB:-64}
 bench_setup
 cp "$build/guest/bench-disk.cpio.gz" "$work/" || bench_die "no bench-disk.cpio.gz (guest-tests/linux/init/bench-disk.sh missing?)"
 
-cat >"$work/inner.sh" <<EOF
-#!/bin/sh
-w=$work
-boots=$boots
-params='amber.mib=$mib amber.rounds=$rounds'
-disk_mib=$((mib + 32))
-EOF
-cat >>"$work/inner.sh" <<'EOF'
+bench_inner boots="$boots" params="amber.mib=$mib amber.rounds=$rounds" disk_mib="$((mib + 32))" <<'EOF'
 cd "$w" || exit 1
 dd if=/dev/zero of=/tmp/disk.raw bs=1M count="$disk_mib" 2>/dev/null || exit 1
 one() {  # amber|qemu -> benchrun output; console in log-$1-$i

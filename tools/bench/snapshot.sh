@@ -38,13 +38,7 @@ sizes=${AMBER_BENCH_SIZES:-256 2048}
 bench_setup
 cp "$build/guest/snap.cpio.gz" "$work/"
 
-cat >"$work/inner.sh" <<EOF
-#!/bin/sh
-w=$work
-reps=$reps
-sizes='$sizes'
-EOF
-cat >>"$work/inner.sh" <<'EOF'
+bench_inner reps="$reps" sizes="$sizes" <<'EOF'
 # Lines printed: SNAP <vmm> <size> <metric> <value>
 cd "$w" || exit 1
 fail=0
