@@ -7,6 +7,7 @@
 
 #include "amber/error.h"
 #include "amber/layout.h"
+#include "amber/unique_fd.h"
 #include "virtio/mmio_transport.h"
 #include "virtio/virtio_device.h"
 #include "virtio/virtio_spec.h"
@@ -68,12 +69,11 @@ void DeviceRegistry::wire_ioeventfds(IoThread& io) {
     for (uint32_t q = 0; q < e.queues; ++q) {
       // A QueueNotify write of `q` wakes the I/O thread instead of exiting
       // to userspace on the vCPU thread.
-      int efd = check_sys(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), "eventfd");
-      if (!vm_.add_ioeventfd(e.base + virtio::mmio::kQueueNotify, 4, q, efd)) {
-        close(efd);  // notifications then arrive as MMIO writes; the transport handles them
-        return;      // the hypervisor has none: no other registration can succeed either
-      }
-      io.add(efd, [t = e.transport, q] { t->notify(q); });
+      UniqueFd efd(check_sys(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), "eventfd"));
+      // Without ioeventfds, notifications arrive as MMIO writes (the
+      // transport handles them), and no other registration can succeed.
+      if (!vm_.add_ioeventfd(e.base + virtio::mmio::kQueueNotify, 4, q, efd.get())) return;
+      io.add(efd.release(), [t = e.transport, q] { t->notify(q); });
     }
   }
 }
