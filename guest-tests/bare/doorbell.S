@@ -1,14 +1,12 @@
 /* Like counter: writes 1, 2, 3, ... to TEST_PORT, but asks the VMM for a
  * save itself (docs/api.md): at 1000 through amber's control port (a 32-bit
- * "SAVE" to 0x510), at 2000 through the UART doorbell (MCR.OUT1 0 -> 1,
+ * "SAVE" to 0x5a0), at 2000 through the UART doorbell (MCR.OUT1 0 -> 1,
  * then cleared again). At 3000 it prints "doorbell done 3000" and reboots.
  * A VM saved by either request and resumed must continue the sequence
  * exactly, as with a console-triggered save. */
 #include "common.inc"
 .set ITERATIONS, 3000
 .set COUNTER_ADDR, 0x300000
-.set AMBER_CTL, 0x510
-.set SAVE_REQUEST, 0x53415645   /* "SAVE" */
 .set COM1_MCR, 0x3fc
 .set MCR_OUT1, 0x04
 .code64

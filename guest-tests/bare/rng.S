@@ -1,6 +1,6 @@
 /* Drives amber's virtio-rng device (virtio 1.2 §5.4) over virtio-mmio
  * (§4.2) with one split virtqueue (§2.7), then asks for a save through port
- * 0x510, then asks for random bytes again. Each request writes to TEST_PORT
+ * 0x5a0, then asks for random bytes again. Each request writes to TEST_PORT
  * the used length and then the 16 bytes as four 32-bit words.
  *
  * The second request runs wherever the VM continues after the save: in the
@@ -30,8 +30,6 @@
 .set AVAIL, 0x400100          /* flags, idx, ring[4], used_event */
 .set USED, 0x401000           /* flags, idx, ring[4] of {id, len} */
 .set BUF, 0x402000            /* the 16 bytes the device fills */
-.set AMBER_CTL, 0x510
-.set SAVE_REQUEST, 0x53415645 /* "SAVE" */
 .set POLL_LIMIT, 200000000
 .code64
 .globl _start

@@ -1,12 +1,10 @@
 /* Asks for its own save at once (a 32-bit "SAVE" to amber's control port
- * 0x510, docs/api.md), then reboots through the i8042. Run with --save IMG,
+ * 0x5a0, docs/api.md), then reboots through the i8042. Run with --save IMG,
  * amber saves and exits; `amber resume IMG` continues right after the OUT
  * and the reboot ends the process. So a resume of its image measures
  * amber's start to the first KVM_RUN plus one exit, at any --mem: the guest
  * touches no RAM beyond its code and stack (tools/bench/native.sh). */
 #include "common.inc"
-.set AMBER_CTL, 0x510
-.set SAVE_REQUEST, 0x53415645   /* "SAVE" */
 .code64
 .globl _start
 _start:

@@ -5,7 +5,7 @@
  * Save: rings amber's UART doorbell: sets the 16550's MCR.OUT1 bit (wired
  * to nothing on a PC) on /dev/ttyS0 with ioctl(TIOCMBIS, TIOCM_OUT1), which
  * Linux's 8250 driver writes straight to MCR (serial8250_TIOCM_to_MCR). No
- * privileges are needed, unlike port 0x510, which a kernel without
+ * privileges are needed, unlike port 0x5a0, which a kernel without
  * ioperm/iopl and without /dev/port cannot let userspace reach.
  *
  * The VMM saves to its --save IMAGE and exits or continues per --then. The

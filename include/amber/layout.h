@@ -36,7 +36,19 @@ inline constexpr uint32_t kCom1Irq = 4;
 inline constexpr uint16_t kI8042Port = 0x60;     // 0x60-0x64 (data, status/command at 0x64)
 inline constexpr uint16_t kCmosPort = 0x70;      // 0x70 index, 0x71 data
 inline constexpr uint16_t kPostPort = 0x80;      // POST code port: ignored
-inline constexpr uint16_t kAmberCtlPort = 0x510; // guest -> VMM requests (save); docs/api.md
+inline constexpr uint16_t kAmberCtlPort = 0x5a0; // guest -> VMM requests (save); docs/api.md
+// Where the control port was before it left QEMU's fw_cfg range. An image
+// without a "ctl_port" config property was saved with it there, and a VM
+// resumed from it keeps it there (its guest may ring it again).
+inline constexpr uint16_t kAmberCtlPortLegacy = 0x510;
+// QEMU's x86 fw_cfg: selector 0x510, data 0x511, DMA address 0x514-0x51b.
+// amber has none; reads there answer all ones ("no fw_cfg"; docs/api.md).
+inline constexpr uint16_t kFwCfgPort = 0x510;
+inline constexpr uint16_t kFwCfgSize = 12;
+// --debug-exit's default window (QEMU's isa-debug-exit as test kernels place
+// it: iobase=0xf4, iosize=4).
+inline constexpr uint16_t kDebugExitPort = 0xf4;
+inline constexpr uint16_t kDebugExitSize = 4;
 
 // Bare-metal test guests (guest-tests/bare) are loaded and entered here.
 inline constexpr uint64_t kBareLoadAddr = kHighMemStart;

@@ -35,6 +35,8 @@ std::string ArgScanner::value() {
   return args_[pos_++];
 }
 
+std::optional<std::string> ArgScanner::inline_value() { return std::exchange(inline_value_, std::nullopt); }
+
 void ArgScanner::flag() {
   if (inline_value_)
     throw UsageError(fmt::format("{}: option {} takes no value (got '={}')", command_, current_, *inline_value_));

@@ -21,6 +21,9 @@ class ArgScanner {
   // For a flag (an option without a value): UsageError when it came as
   // "--flag=VALUE", so "--no-rng=0" is not silently taken as "--no-rng".
   void flag();
+  // For an option whose value is optional: only an inline "=VALUE" counts
+  // (the next argument is never taken), so "--debug-exit --bare F" works.
+  std::optional<std::string> inline_value();
   // The next positional argument (not starting with "--").
   std::string positional(std::string_view what);
   [[noreturn]] void unknown(const std::string& opt) const;

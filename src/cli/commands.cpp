@@ -175,6 +175,8 @@ int run_machine(vmm::Machine& m, const SaveArgs& save, const std::string& api, T
   if (server) server->stop();
   if (out.reason == vmm::StopReason::kError) log::error("{}", out.message);
   if (out.reason == vmm::StopReason::kSignal) log::info("stopped by a signal");
+  if (out.reason == vmm::StopReason::kGuestExit)
+    log::info("the guest ended amber through debug-exit: exit status {}", out.exit_status());
   return out.exit_status();
 }
 
@@ -200,6 +202,7 @@ int cmd_run(const RunArgs& a) {
     cfg.disks.push_back({name, spec.id, disks.back()->read_only()});
   }
   cfg.rng = a.rng;
+  cfg.debug_exit_port = a.debug_exit_port;
   t.mark("read files");
   kvm::KvmHypervisor hv;
   vmm::Console console(STDIN_FILENO, STDOUT_FILENO);

@@ -47,6 +47,10 @@ Guest:
   --no-rng            no virtio-rng device (default: one, fed by the host's
                       getrandom, so clones of an image get fresh entropy;
                       docs/entropy.md)
+  --debug-exit[=PORT] QEMU's isa-debug-exit at PORT (default 0xf4, 4 ports:
+                      QEMU's -device isa-debug-exit,iobase=0xf4,iosize=4): a
+                      guest write of V ends amber with exit status
+                      (V << 1) | 1; kept in saved images (docs/cli.md)
 
 KVM:
   --force-kvm         boot a --kernel even where 'amber doctor' says this KVM
@@ -56,7 +60,7 @@ KVM:
 Snapshots:
   --save-on-serial TEXT  when the guest console prints TEXT, save the VM
   --save IMAGE           ... to this image file (written atomically); also
-                         where the guest's own save requests go (port 0x510
+                         where the guest's own save requests go (port 0x5a0
                          or the UART OUT1 doorbell, docs/api.md), so --save
                          alone lets the guest decide when
   --then exit|continue   after the save: exit 0 (default) or keep running

@@ -2,7 +2,11 @@
 
 #include <fmt/core.h>
 
+#include <charconv>
+#include <string>
+
 #include "amber/error.h"
+#include "amber/layout.h"
 #include "cli/args.h"
 #include "cli/help.h"
 
@@ -42,6 +46,45 @@ void check_api(const std::string& cmd, const std::string& api) {
   if (api.size() > 107) throw UsageError(cmd + ": --api: the socket path is longer than 107 bytes");
 }
 
+}  // namespace
+
+uint16_t parse_debug_exit_port(const std::optional<std::string>& value) {
+  if (!value) return layout::kDebugExitPort;
+  const std::string& v = *value;
+  uint64_t port = 0;
+  if (v.size() > 2 && v[0] == '0' && (v[1] == 'x' || v[1] == 'X')) {
+    const char* b = v.data() + 2;
+    const char* e = v.data() + v.size();
+    auto [p, ec] = std::from_chars(b, e, port, 16);
+    if (ec != std::errc() || p != e) throw UsageError(fmt::format("run: --debug-exit: '{}' is not a port number", v));
+  } else {
+    port = parse_uint(v, "run: --debug-exit", 1, 0xffff);
+  }
+  uint64_t end = port + layout::kDebugExitSize;  // the window is [port, end)
+  if (port < 1 || end > 0x10000)
+    throw UsageError(fmt::format("run: --debug-exit: port {:#x} is out of range 0x1..{:#x}", port,
+                                 0x10000 - layout::kDebugExitSize));
+  struct Used {
+    uint64_t base, size;
+    const char* what;
+  };
+  static constexpr Used kUsed[] = {
+      {layout::kCom1Port, 8, "the UART"},
+      {layout::kI8042Port, 5, "the i8042"},
+      {layout::kCmosPort, 2, "the CMOS"},
+      {layout::kPostPort, 1, "the POST port"},
+      {layout::kAmberCtlPort, 4, "amber's control port"},
+      {layout::kFwCfgPort, layout::kFwCfgSize, "the fw_cfg ports (amber's old control port)"},
+  };
+  for (auto& u : kUsed)
+    if (port < u.base + u.size && u.base < end)
+      throw UsageError(fmt::format("run: --debug-exit: ports {:#x}-{:#x} overlap {} at {:#x}-{:#x}", port, end - 1,
+                                   u.what, u.base, u.base + u.size - 1));
+  return uint16_t(port);
+}
+
+namespace {
+
 bool is_help(const std::string& opt) { return opt == "--help" || opt == "-h"; }
 
 Command parse_run(ArgScanner& a) {
@@ -59,6 +102,7 @@ Command parse_run(ArgScanner& a) {
     else if (opt == "--mem") r.mem_bytes = parse_size(a.value(), "--mem");
     else if (opt == "--disk") r.disks.push_back(a.value());
     else if (opt == "--no-rng") { a.flag(); r.rng = false; }
+    else if (opt == "--debug-exit") r.debug_exit_port = parse_debug_exit_port(a.inline_value());
     else if (opt == "--api") r.api = a.value();
     else if (opt == "--timings") { a.flag(); r.timings = true; }
     else if (opt == "--verbose" || opt == "-v") { a.flag(); r.verbose = true; }

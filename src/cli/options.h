@@ -24,6 +24,7 @@ struct RunArgs {
   uint64_t mem_bytes = 256ull << 20;
   std::vector<std::string> disks;  // raw --disk specs
   bool rng = true;                 // --no-rng leaves the virtio-rng device out
+  uint16_t debug_exit_port = 0;    // --debug-exit[=PORT]: QEMU's isa-debug-exit there; 0: none
   SaveArgs save;
   std::string api;  // --api PATH: control socket
   bool timings = false, verbose = false;
@@ -68,6 +69,12 @@ struct HelpArgs {
 using Command = std::variant<HelpArgs, RunArgs, ResumeArgs, InspectArgs, VerifyArgs, CtlArgs, DoctorArgs>;
 
 Command parse_command_line(const std::vector<std::string>& argv);
+
+// The port of --debug-exit[=PORT]: layout::kDebugExitPort without a value;
+// else hex (0x...) or decimal, a window of layout::kDebugExitSize ports in
+// 1..0xffff that overlaps none of amber's own ports (UART, i8042, CMOS, POST,
+// the control port, fw_cfg). UsageError otherwise.
+uint16_t parse_debug_exit_port(const std::optional<std::string>& value);
 
 // The guest's kernel command line for a fresh boot: amber's defaults, the
 // virtio_mmio.device= arguments of the Machine's registered virtio devices

@@ -35,6 +35,28 @@ TEST(Options, NoRngLeavesTheEntropyDeviceOut) {
   EXPECT_THROW(parse({"resume", "x.amber", "--compress=9"}), UsageError);
 }
 
+TEST(Options, DebugExitTakesAnOptionalInlinePort) {
+  auto port = [](std::vector<std::string> v) { return std::get<RunArgs>(parse(v)).debug_exit_port; };
+  EXPECT_EQ(port({"run", "--bare", "g.bin"}), 0);  // none without the option
+  EXPECT_EQ(port({"run", "--debug-exit", "--bare", "g.bin"}), 0xf4);  // the next argument is not its value
+  EXPECT_EQ(port({"run", "--bare", "g.bin", "--debug-exit"}), 0xf4);
+  EXPECT_EQ(port({"run", "--bare", "g.bin", "--debug-exit=0x501"}), 0x501);
+  EXPECT_EQ(port({"run", "--bare", "g.bin", "--debug-exit=0XF4"}), 0xf4);
+  EXPECT_EQ(port({"run", "--bare", "g.bin", "--debug-exit=1281"}), 0x501);
+  EXPECT_EQ(port({"run", "--bare", "g.bin", "--debug-exit=0xfffc"}), 0xfffc);
+  EXPECT_EQ(port({"run", "--bare", "g.bin", "--debug-exit=0x50c"}), 0x50c);  // just below fw_cfg
+  EXPECT_EQ(port({"run", "--bare", "g.bin", "--debug-exit=0x84"}), 0x84);  // just above POST
+}
+
+TEST(Options, DebugExitRejectsBadPortsAndAmbersOwn) {
+  for (const char* bad : {"", "0", "0x", "0x0", "xyz", "0x1g", "-1", "65536", "0x10000", "0xfffd", "0x3f5", "0x3ff",
+                          "0x5d", "0x64", "0x6e", "0x71", "0x7d", "0x80", "0x59d", "0x5a3", "0x50d", "0x510", "0x51b"}) {
+    SCOPED_TRACE(bad);
+    EXPECT_THROW(parse({"run", "--bare", "g.bin", std::string("--debug-exit=") + bad}), UsageError);
+  }
+  EXPECT_THROW(parse({"resume", "x.amber", "--debug-exit"}), UsageError) << "a resume keeps the image's";
+}
+
 TEST(Options, ForceKvmAndDoctor) {
   EXPECT_FALSE(std::get<RunArgs>(parse({"run", "--kernel", "bz"})).force_kvm);
   EXPECT_TRUE(std::get<RunArgs>(parse({"run", "--kernel", "bz", "--force-kvm"})).force_kvm);

@@ -43,7 +43,7 @@ TEST(GuestSave, BothDoorbellsSaveAndTheResumedVmContinuesExactly) {
 
   BareVm first;
   first.boot("doorbell");
-  auto r1 = first.m->run(save_to(a));  // rung through port 0x510 at 1000
+  auto r1 = first.m->run(save_to(a));  // rung through port 0x5a0 at 1000
   ASSERT_EQ(r1.reason, StopReason::kSaved) << r1.message;
   std::vector<uint32_t> v1 = first.port.values;
   ASSERT_GE(v1.back(), 1000u);

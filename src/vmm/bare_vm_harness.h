@@ -9,6 +9,7 @@
 #include <iterator>
 #include <mutex>
 
+#include "amber/layout.h"
 #include "firmware/memory_map.h"
 #include "kvm/kvm_hypervisor.h"
 #include "snapshot/image.h"
@@ -57,10 +58,16 @@ struct BareVm {
       out.append(b.begin(), b.end());
     });
   }
+  // Set before boot(): the debug-exit port (0: none) and the control port.
+  uint16_t debug_exit_port = 0;
+  uint16_t ctl_port = layout::kAmberCtlPort;
+
   void boot(const char* name, uint64_t mem_bytes = 128ull << 20, bool rng = false) {
     MachineConfig cfg;
     cfg.mem_bytes = mem_bytes;
     cfg.rng = rng;
+    cfg.debug_exit_port = debug_exit_port;
+    cfg.ctl_port = ctl_port;
     GuestMemory mem;
     for (auto& r : x86::ram_layout(mem_bytes)) mem.add_region(r.gpa, Mapping::anonymous(r.size));
     m = std::make_unique<Machine>(hv, cfg, std::move(mem), std::vector<std::unique_ptr<block::DiskBackend>>{}, nullptr);

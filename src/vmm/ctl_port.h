@@ -1,6 +1,8 @@
 #pragma once
-// amber's guest -> VMM control port at layout::kAmberCtlPort (0x510), the
-// doorbell a bare-metal guest or a privileged kernel rings (docs/api.md):
+// amber's guest -> VMM control port at layout::kAmberCtlPort (0x5a0; 0x510,
+// layout::kAmberCtlPortLegacy, in VMs resumed from images saved before it
+// moved out of QEMU's fw_cfg range), the doorbell a bare-metal guest or a
+// privileged kernel rings (docs/api.md):
 //   32-bit write of kSaveRequest ("SAVE")  ask the VMM to save the VM
 //                                          (to --save IMAGE, then --then)
 //   32-bit read                            kMagic ("AMBR"): amber is here

@@ -1,6 +1,6 @@
 // virtio-rng on real KVM with the `rng` bare-metal guest
 // (guest-tests/bare/rng.S): the guest reads 16 random bytes, asks for a
-// save through port 0x510, then reads 16 more wherever it continues. Clones
+// save through port 0x5a0, then reads 16 more wherever it continues. Clones
 // resumed from that one image must each get their own bytes: the device's
 // output comes from the host at request time, never from the image.
 #include <gtest/gtest.h>

@@ -5,6 +5,7 @@
 #include "amber/layout.h"
 #include "amber/log.h"
 #include "legacy/cmos.h"
+#include "legacy/debug_exit.h"
 #include "legacy/i8042.h"
 #include "legacy/null_device.h"
 #include "legacy/uart.h"
@@ -62,9 +63,14 @@ void Machine::create_devices(std::vector<std::unique_ptr<block::DiskBackend>> di
   cmos->set_memory_size(below, above);
   d.add_pio(std::move(cmos), layout::kCmosPort, 2, State::kSaved);
   d.add_pio(std::make_unique<dev::NullDevice>("post"), layout::kPostPort, 1, State::kStateless);
-  // The guest's two save doorbells (docs/api.md).
-  d.add_pio(std::make_unique<CtlPort>([this] { request_guest_save(); }), layout::kAmberCtlPort, CtlPort::kWindowSize,
+  // The guest's two save doorbells (docs/api.md). The control port sits
+  // where the image had it (config_.ctl_port): 0x510 for older images.
+  d.add_pio(std::make_unique<CtlPort>([this] { request_guest_save(); }), config_.ctl_port, CtlPort::kWindowSize,
             State::kStateless);
+  // No fw_cfg: guests written for QEMU probe its selector and read all ones.
+  if (config_.ctl_port != layout::kAmberCtlPortLegacy)
+    d.add_pio(std::make_unique<dev::NullDevice>("fw-cfg-absent"), layout::kFwCfgPort, layout::kFwCfgSize,
+              State::kStateless);
   uart_->set_out1_doorbell([this] { request_guest_save(); });
   // Virtio devices take the virtio-mmio windows and GSIs in this order.
   for (size_t i = 0; i < disks.size(); ++i) {
@@ -72,6 +78,9 @@ void Machine::create_devices(std::vector<std::unique_ptr<block::DiskBackend>> di
     d.add_virtio(fmt::format("virtio-blk@{}", i), std::make_unique<virtio::Blk>(std::move(disks[i])));
   }
   if (config_.rng) d.add_virtio("virtio-rng", std::make_unique<virtio::Rng>());
+  if (config_.debug_exit_port)
+    d.add_pio(std::make_unique<dev::DebugExit>([this](int status) { request_guest_exit(status); }),
+              config_.debug_exit_port, layout::kDebugExitSize, State::kStateless);
 }
 
 void Machine::on_guest_output(std::span<const uint8_t> bytes) {
@@ -103,6 +112,10 @@ void Machine::post(Event e) {
 }
 
 void Machine::request_stop(StopReason why, std::string message) { post({EventKind::kStop, why, std::move(message), {}}); }
+
+void Machine::request_guest_exit(int status) {
+  post({EventKind::kStop, StopReason::kGuestExit, {}, {}, status});
+}
 
 void Machine::request_guest_save() {
   // A doorbell (or the serial trigger) runs in the exit handler of the vCPU
@@ -245,7 +258,7 @@ RunOutcome Machine::run(const RunOptions& opts) {
       events_.pop_front();
     }
     if (e.kind == EventKind::kStop) {
-      out = {e.reason, e.message};
+      out = {e.reason, e.message, e.guest_status};
       break;
     }
     if (e.kind == EventKind::kTask) {

@@ -16,6 +16,7 @@
 
 #include "amber/bus.h"
 #include "amber/guest_memory.h"
+#include "amber/layout.h"
 #include "amber/log.h"
 #include "hv/hypervisor.h"
 #include "virtio/disk/disk_backend.h"
@@ -51,13 +52,21 @@ struct MachineConfig {
   // A virtio-rng device after the disks (devices/virtio/rng.h), so guests
   // and the clones of an image get fresh host entropy (docs/entropy.md).
   bool rng = false;
+  // The I/O port of amber's control port (vmm/ctl_port.h, docs/api.md): a
+  // boot gets layout::kAmberCtlPort; a resume keeps the image's (older
+  // images: layout::kAmberCtlPortLegacy, 0x510).
+  uint16_t ctl_port = layout::kAmberCtlPort;
+  // QEMU's isa-debug-exit at this port (--debug-exit; legacy/debug_exit.h),
+  // layout::kDebugExitSize ports wide; 0: none.
+  uint16_t debug_exit_port = 0;
   // RAM is fresh anonymous memory (a boot), not mapped from an image (a
   // resume): the image writer may then treat non-resident pages as zero.
   bool anonymous_memory = true;
 };
 
-// Why run() returned.
-enum class StopReason { kGuestReset, kGuestShutdown, kSaved, kQuit, kSignal, kError };
+// Why run() returned. kGuestExit: the guest wrote the debug-exit port
+// (RunOutcome::guest_status holds the exit status it asked for).
+enum class StopReason { kGuestReset, kGuestShutdown, kSaved, kQuit, kSignal, kError, kGuestExit };
 
 struct SaveResult {
   std::string path;
@@ -77,7 +86,7 @@ struct SaveProgress {
 struct RunOptions {
   std::string save_on_serial;  // empty: no trigger
   // Where a triggered save goes: the serial text above, or the guest's own
-  // request through a doorbell (port 0x510, UART OUT1; docs/api.md). Empty:
+  // request through a doorbell (the control port, UART OUT1; docs/api.md). Empty:
   // guest requests are ignored (with a rate-limited warning).
   std::string save_path;
   bool then_continue = false;  // keep running after a triggered save
@@ -94,7 +103,15 @@ struct RunOptions {
 struct RunOutcome {
   StopReason reason = StopReason::kGuestReset;
   std::string message;  // for kError
-  int exit_status() const { return reason == StopReason::kError ? 1 : (reason == StopReason::kSignal ? 130 : 0); }
+  int guest_status = 0;  // for kGuestExit
+  int exit_status() const {
+    switch (reason) {
+      case StopReason::kError: return 1;
+      case StopReason::kSignal: return 130;
+      case StopReason::kGuestExit: return guest_status;
+      default: return 0;
+    }
+  }
 };
 
 class Machine {
@@ -145,6 +162,9 @@ class Machine {
   void request_stop(StopReason why, std::string message = {});
   // A save request from the guest (doorbells); safe from any thread.
   void request_guest_save();
+  // The guest asks amber to end with exit `status` (debug-exit); safe from
+  // any thread.
+  void request_guest_exit(int status);
   // Runs `task` on run()'s thread between events, so it may pause, save or
   // reset like the console trigger does (the control socket uses this). A
   // task still queued when run() returns is destroyed without running.
@@ -171,6 +191,7 @@ class Machine {
     StopReason reason;
     std::string message;
     std::function<void()> task;
+    int guest_status = 0;  // kStop with StopReason::kGuestExit
   };
   // Handles a console/doorbell save request; false when run() must end.
   bool triggered_save(const RunOptions& opts, RunOutcome& out);

@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "amber/layout.h"
 #include "vmm/machine.h"
 
 namespace amber::vmm {
@@ -24,15 +25,22 @@ struct ConfigState {
   std::string cmdline;
   std::vector<DiskConfigState> disks;
   bool rng = false;  // absent in images made before virtio-rng: no device
+  // Absent in images made while the control port was at 0x510: it stays
+  // there for their guests (docs/api.md).
+  uint16_t ctl_port = layout::kAmberCtlPortLegacy;
+  uint16_t debug_exit_port = 0;  // absent in older images: no debug-exit device
   template <class Ar, class Self>
   static void describe(Ar& ar, Self& s) {
     ar("cpus", s.cpus)("mem-bytes", s.mem_bytes)("cmdline", s.cmdline, 4096)("disks", s.disks, 16)("rng", s.rng);
+    ar("ctl_port", s.ctl_port)("debug_exit_port", s.debug_exit_port);
   }
   bool operator==(const ConfigState&) const = default;
 };
 
 inline ConfigState to_state(const MachineConfig& c) {
   ConfigState s{c.cpus, c.mem_bytes, c.cmdline, {}, c.rng};
+  s.ctl_port = c.ctl_port;
+  s.debug_exit_port = c.debug_exit_port;
   for (auto& d : c.disks) s.disks.push_back({d.name, d.id, d.read_only});
   return s;
 }
@@ -43,6 +51,8 @@ inline MachineConfig from_state(const ConfigState& s) {
   c.mem_bytes = s.mem_bytes;
   c.cmdline = s.cmdline;
   c.rng = s.rng;
+  c.ctl_port = s.ctl_port;
+  c.debug_exit_port = s.debug_exit_port;
   for (auto& d : s.disks) c.disks.push_back({d.name, d.id, d.read_only});
   return c;
 }

@@ -70,5 +70,94 @@ TEST(BareMetal, CounterSavedMidLoopContinuesExactlyInAFreshVm) {
   rmdir(dir);
 }
 
+struct TempDir {
+  std::string path;
+  TempDir() {
+    char d[] = "/tmp/amber-kvm-test-XXXXXX";
+    path = mkdtemp(d) ? d : "";
+  }
+  std::string file(const char* name) const { return path + "/" + name; }
+  ~TempDir() {
+    for (const char* f : {"a.amber", "b.amber"}) unlink(file(f).c_str());
+    rmdir(path.c_str());
+  }
+};
+
+// QEMU's fw_cfg probe (selector 0x510, signature at 0x511): amber has no
+// fw_cfg and reads all ones there; the probe neither saves (--save is given)
+// nor crashes, and the guest reports through --debug-exit (0x10: all ones).
+TEST(BareMetal, AFwCfgProbeFindsNoFwCfgAndDoesNotSave) {
+  for (uint16_t ctl : {layout::kAmberCtlPort, layout::kAmberCtlPortLegacy}) {
+    SCOPED_TRACE(ctl);
+    TempDir dir;
+    BareVm h;
+    h.debug_exit_port = layout::kDebugExitPort;
+    h.ctl_port = ctl;
+    h.boot("fwcfg_probe");
+    auto r = h.m->run({"", dir.file("a.amber"), false, false});
+    ASSERT_EQ(r.reason, StopReason::kGuestExit) << r.message;
+    ASSERT_EQ(h.port.values.size(), 1u);
+    EXPECT_NE(h.port.values[0], 0x554d4551u) << "the guest read \"QEMU\"";
+    if (ctl == layout::kAmberCtlPort) {
+      EXPECT_EQ(h.port.values[0], 0xffffffffu);
+      EXPECT_EQ(r.exit_status(), (0x10 << 1) | 1);
+    }
+    EXPECT_NE(access(dir.file("a.amber").c_str(), F_OK), 0) << "the probe saved the VM";
+  }
+}
+
+// A guest rings the (new) control port, then writes 0x2a to the debug-exit
+// port: the first run saves, and the VM resumed from the image still has
+// debug-exit and ends with (0x2a << 1) | 1.
+TEST(BareMetal, AResumedVmKeepsDebugExit) {
+  TempDir dir;
+  BareVm first;
+  first.debug_exit_port = layout::kDebugExitPort;
+  first.boot("saveexit");
+  auto r1 = first.m->run({"", dir.file("a.amber"), false, false});
+  ASSERT_EQ(r1.reason, StopReason::kSaved) << r1.message;
+  first.m.reset();
+
+  auto img = image::Image::open(dir.file("a.amber"));
+  BareVm second;
+  second.resume(img);
+  EXPECT_EQ(second.m->config().debug_exit_port, layout::kDebugExitPort);
+  auto r2 = second.m->run({});
+  ASSERT_EQ(r2.reason, StopReason::kGuestExit) << r2.message;
+  EXPECT_EQ(r2.exit_status(), 0x55);
+}
+
+// A VM with the control port at 0x510 (as resumed from an image saved
+// before it moved) saves on a ring there, and the VM resumed from that image
+// keeps it there: the guest's second ring saves again.
+TEST(BareMetal, TheLegacyControlPortKeepsWorkingAcrossAResume) {
+  TempDir dir;
+  BareVm first;
+  first.debug_exit_port = layout::kDebugExitPort;
+  first.ctl_port = layout::kAmberCtlPortLegacy;
+  first.boot("legacyring");
+  auto r1 = first.m->run({"", dir.file("a.amber"), false, false});
+  ASSERT_EQ(r1.reason, StopReason::kSaved) << r1.message;
+  EXPECT_TRUE(first.port.values.empty());
+  first.m.reset();
+
+  auto img_a = image::Image::open(dir.file("a.amber"));
+  BareVm second;
+  second.resume(img_a);
+  EXPECT_EQ(second.m->config().ctl_port, layout::kAmberCtlPortLegacy);
+  auto r2 = second.m->run({"", dir.file("b.amber"), false, false});
+  ASSERT_EQ(r2.reason, StopReason::kSaved) << r2.message;
+  EXPECT_EQ(second.port.values, (std::vector<uint32_t>{1}));
+  second.m.reset();
+
+  auto img_b = image::Image::open(dir.file("b.amber"));
+  BareVm third;
+  third.resume(img_b);
+  auto r3 = third.m->run({});
+  ASSERT_EQ(r3.reason, StopReason::kGuestExit) << r3.message;
+  EXPECT_EQ(r3.exit_status(), 3);
+  EXPECT_EQ(third.port.values, (std::vector<uint32_t>{2}));
+}
+
 }  // namespace
 }  // namespace amber::vmm

@@ -58,7 +58,8 @@ StateNode Machine::save_state() {
 
 void Machine::restore_state(const StateNode& m) {
   auto cfg = load_state<ConfigState>(m.require_child("config"), "config");
-  if (cfg.cpus != config_.cpus || cfg.disks.size() != disks_.size() || cfg.rng != config_.rng)
+  if (cfg.cpus != config_.cpus || cfg.disks.size() != disks_.size() || cfg.rng != config_.rng ||
+      cfg.ctl_port != config_.ctl_port || cfg.debug_exit_port != config_.debug_exit_port)
     throw Error("image: machine configuration does not match the VM being restored");
   const StateNode& vcpus = m.require_child("vcpus");
   // VM-wide state first (PIC/IOAPIC/PIT/clock), then each vCPU in the

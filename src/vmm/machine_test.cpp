@@ -28,6 +28,7 @@
 #include "vmm/ctl_port.h"
 #include "vmm/device_registry.h"
 #include "vmm/io_thread.h"
+#include "vmm/machine_config_state.h"
 #include "vmm/resume.h"
 
 namespace amber::vmm {
@@ -318,7 +319,9 @@ std::string marker(const GuestMemory& mem) {
 
 TEST(MachineDevices, TheRegistryPlacesEveryDeviceAndDerivesTheCmdline) {
   hv::FakeHypervisor hv;
-  auto m = make_machine(hv, small_config(/*rng=*/true, /*disks=*/2));
+  auto cfg = small_config(/*rng=*/true, /*disks=*/2);
+  cfg.debug_exit_port = layout::kDebugExitPort;
+  auto m = make_machine(hv, cfg);
   struct Want {
     const char* name;
     BusKind bus;
@@ -332,10 +335,12 @@ TEST(MachineDevices, TheRegistryPlacesEveryDeviceAndDerivesTheCmdline) {
       {"i8042", BusKind::kPio, 0x60, 5, std::nullopt, 0, true},
       {"cmos", BusKind::kPio, 0x70, 2, std::nullopt, 0, true},
       {"post", BusKind::kPio, 0x80, 1, std::nullopt, 0, false},
-      {"amber-ctl", BusKind::kPio, 0x510, CtlPort::kWindowSize, std::nullopt, 0, false},
+      {"amber-ctl", BusKind::kPio, 0x5a0, CtlPort::kWindowSize, std::nullopt, 0, false},
+      {"fw-cfg-absent", BusKind::kPio, 0x510, 12, std::nullopt, 0, false},
       {"virtio-blk@0", BusKind::kMmio, 0xd0000000, 0x1000, 5, 1, true},
       {"virtio-blk@1", BusKind::kMmio, 0xd0001000, 0x1000, 6, 1, true},
       {"virtio-rng", BusKind::kMmio, 0xd0002000, 0x1000, 7, 1, true},
+      {"debug-exit", BusKind::kPio, 0xf4, 4, std::nullopt, 0, false},
   };
   auto& entries = m->devices().entries();
   ASSERT_EQ(entries.size(), want.size());
@@ -438,6 +443,111 @@ TEST(MachineDevices, EveryQueueOfAVirtioDeviceHasItsIoeventfdAndIsNotifiedAfterA
 
   reg.notify_all_queues();
   EXPECT_EQ(d->take(), (std::vector<uint32_t>{0, 1, 2}));
+}
+
+// ---- the control port's move, fw_cfg, debug-exit ------------------------------
+
+const DeviceEntry* entry(const Machine& m, std::string_view name) {
+  for (auto& e : m.devices().entries())
+    if (e.name == name) return &e;
+  return nullptr;
+}
+
+// An image saved while the control port was at 0x510 has no "ctl_port" (nor
+// "debug_exit_port") in its config: the VM resumed from it keeps the port at
+// 0x510, so its guest's next ring still saves.
+TEST(MachineCtlPort, AConfigWithoutTheCtlPortRestoresWithTheLegacyPort) {
+  StateNode config = amber::save_state(to_state(small_config(/*rng=*/false)));
+  ASSERT_TRUE(config.prop("ctl_port"));
+  ASSERT_TRUE(config.prop("debug_exit_port"));
+  config.props.erase("ctl_port");
+  config.props.erase("debug_exit_port");
+  MachineConfig cfg = from_state(load_state<ConfigState>(config, "config"));
+  EXPECT_EQ(cfg.ctl_port, layout::kAmberCtlPortLegacy);
+  EXPECT_EQ(cfg.debug_exit_port, 0);
+
+  hv::FakeHypervisor hv;
+  auto m = make_machine(hv, cfg);
+  auto* ctl = entry(*m, "amber-ctl");
+  ASSERT_TRUE(ctl);
+  EXPECT_EQ(ctl->base, 0x510u);
+  EXPECT_FALSE(entry(*m, "fw-cfg-absent")) << "the legacy control port is at the fw_cfg selector";
+  EXPECT_FALSE(entry(*m, "debug-exit"));
+  EXPECT_EQ(to_state(m->config()).ctl_port, 0x510) << "a save of it records the legacy port";
+
+  TempImage img;
+  vcpu_of(hv).push_io_out(0x510, save_word(), 4);
+  RunOptions o;
+  o.save_path = img.path;
+  auto r = m->run(o);
+  ASSERT_EQ(r.reason, StopReason::kSaved) << r.message;
+  // ... and the VM resumed from that image has it at 0x510 again.
+  auto image = image::Image::open(img.path);  // outlives the clone
+  hv::FakeHypervisor hv2;
+  auto clone = resume_machine(hv2, image, {}, nullptr);
+  EXPECT_EQ(clone->config().ctl_port, 0x510);
+  EXPECT_EQ(entry(*clone, "amber-ctl")->base, 0x510u);
+}
+
+// What firmware written for QEMU does to find fw_cfg: select the signature
+// (a 16-bit 0 to 0x510) and read four bytes at 0x511. amber answers all ones,
+// not "QEMU", and nothing is saved, with the control port at either place.
+TEST(MachineCtlPort, AFwCfgProbeReadsAllOnesAndSavesNothing) {
+  for (uint16_t ctl : {layout::kAmberCtlPort, layout::kAmberCtlPortLegacy}) {
+    SCOPED_TRACE(ctl);
+    hv::FakeHypervisor hv;
+    auto cfg = small_config(/*rng=*/false);
+    cfg.ctl_port = ctl;
+    auto m = make_machine(hv, cfg);
+    auto& v = vcpu_of(hv);
+    v.push_io_out(layout::kFwCfgPort, {0, 0}, 2);
+    for (int i = 0; i < 4; ++i) v.push_io_in(layout::kFwCfgPort + 1, 1);
+    v.push_exit(hv::SystemReset{});
+    TempImage img;
+    RunOptions o;
+    o.save_path = img.path;
+    bool saved = false;
+    o.on_saved = [&](const SaveResult&) { saved = true; };
+    auto r = m->run(o);
+    EXPECT_EQ(r.reason, StopReason::kGuestReset) << r.message;
+    EXPECT_FALSE(saved);
+    ASSERT_EQ(v.filled_reads().size(), 4u);
+    std::string sig;
+    for (auto& f : v.filled_reads()) sig.append(f.data.begin(), f.data.end());
+    EXPECT_NE(sig, "QEMU");
+    if (ctl != layout::kAmberCtlPortLegacy) EXPECT_EQ(sig, std::string(4, '\xff'));
+  }
+}
+
+TEST(MachineDebugExit, AGuestWriteEndsTheRunWithStatusVShiftedLeftOrOne) {
+  hv::FakeHypervisor hv;
+  auto cfg = small_config(/*rng=*/false);
+  cfg.debug_exit_port = 0x501;
+  auto m = make_machine(hv, cfg);
+  vcpu_of(hv).push_io_out(0x501, {0x2a}, 1);
+  auto r = m->run({});
+  EXPECT_EQ(r.reason, StopReason::kGuestExit) << r.message;
+  EXPECT_EQ(r.guest_status, 0x55);
+  EXPECT_EQ(r.exit_status(), 0x55);
+}
+
+TEST(MachineDebugExit, AResumedVmKeepsItsDebugExitPort) {
+  TempImage img;
+  {
+    hv::FakeHypervisor hv;
+    auto cfg = small_config(/*rng=*/false);
+    cfg.debug_exit_port = 0x501;
+    make_machine(hv, cfg)->save_image(img.path, false);
+  }
+  auto image = image::Image::open(img.path);  // outlives the clone
+  hv::FakeHypervisor hv;
+  auto clone = resume_machine(hv, image, {}, nullptr);
+  EXPECT_EQ(clone->config().debug_exit_port, 0x501);
+  EXPECT_EQ(clone->config().ctl_port, layout::kAmberCtlPort);
+  vcpu_of(hv).push_io_out(0x501, {0x01, 0x00, 0x00, 0x00}, 4);
+  auto r = clone->run({});
+  EXPECT_EQ(r.reason, StopReason::kGuestExit) << r.message;
+  EXPECT_EQ(r.exit_status(), 3);
 }
 
 // ---- save and restore --------------------------------------------------------

@@ -7,7 +7,7 @@
 # KVM (PVM)"); elsewhere use the sandbox scripts (boot.sh, snapshot.sh, ...).
 #
 # 1. Resume. guest-tests/bare/savequit.S asks for its save at once (32-bit
-#    "SAVE" to port 0x510) and then reboots through the i8042. Saved once with
+#    "SAVE" to port 0x5a0) and then reboots through the i8042. Saved once with
 #    `amber run --bare savequit.bin --mem 256M|4G --save IMG` (image on
 #    tmpfs), each image is resumed RESUMES times (default 20), the two sizes
 #    alternating: `amber resume IMG --timings` under benchrun. The resumed
