@@ -160,8 +160,10 @@ class Machine {
   double uptime_seconds() const;
   // Asks run() to return (safe from any thread, also signal-handling threads).
   void request_stop(StopReason why, std::string message = {});
-  // A save request from the guest (doorbells); safe from any thread.
-  void request_guest_save();
+  // A save request from the guest; safe from any thread. A doorbell
+  // (hold_vcpu) also holds the vCPU that rang until the save is handled
+  // (machine.cpp); the --save-on-serial text does not.
+  void request_guest_save(bool hold_vcpu = true);
   // The guest asks amber to end with exit `status` (debug-exit); safe from
   // any thread.
   void request_guest_exit(int status);
