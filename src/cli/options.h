@@ -23,6 +23,7 @@ struct RunArgs {
   uint32_t cpus = 1;
   uint64_t mem_bytes = 256ull << 20;
   std::vector<std::string> disks;  // raw --disk specs
+  std::vector<std::string> shares; // raw --share specs: HOSTDIR[,tag=NAME][,ro] (virtio-9p)
   bool rng = true;                 // --no-rng leaves the virtio-rng device out
   uint16_t debug_exit_port = 0;    // --debug-exit[=PORT]: QEMU's isa-debug-exit there; 0: none
   SaveArgs save;
