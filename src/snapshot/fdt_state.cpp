@@ -6,6 +6,8 @@ extern "C" {
 
 #include <fmt/core.h>
 
+#include <cstring>
+
 #include "amber/error.h"
 #include "snapshot/image_format.h"
 
@@ -100,13 +102,25 @@ void FdtWriter::call(F&& f, const char* what) {
   }
 }
 
+namespace {
+// The reader's name cap, enforced when writing: a save fails rather than
+// writing an image no reader accepts.
+void check_name(const std::string& name) {
+  if (name.size() > kMaxNameLen)
+    throw Error(fmt::format("image metadata: name '{}...' is {} bytes, above the cap of {}", name.substr(0, 32),
+                            name.size(), kMaxNameLen));
+}
+}  // namespace
+
 void FdtWriter::begin_node(const std::string& name) {
+  check_name(name);
   call([&] { return fdt_begin_node(buf_.data(), name.c_str()); }, "begin node");
 }
 void FdtWriter::end_node() {
   call([&] { return fdt_end_node(buf_.data()); }, "end node");
 }
 void FdtWriter::prop(const std::string& name, std::span<const uint8_t> v) {
+  check_name(name);
   if (v.size() > kMetadataMax) throw Error(fmt::format("image metadata: property {} too large", name));
   call([&] { return fdt_property(buf_.data(), name.c_str(), v.data(), static_cast<int>(v.size())); }, "property");
 }
@@ -192,34 +206,65 @@ std::vector<uint64_t> FdtReader::u64s(int node, const char* name, const std::str
   return v;
 }
 
-StateNode FdtReader::state(int node, const std::string& where, int depth) const {
+StateNode FdtReader::state(int node, const std::string& where) const {
+  uint64_t items = 0;
+  return state(node, where, 0, items);
+}
+
+std::string FdtReader::name(const char* raw, int len, const std::string& where, const char* kind) const {
+  if (!raw || len < 0) fail(where, fmt::format("unreadable {} name", kind));
+  if (static_cast<uint64_t>(len) > kMaxNameLen)
+    fail(where, fmt::format("{} name of {} bytes (the cap is {})", kind, len, kMaxNameLen));
+  auto out = unescape_name(std::string_view(raw, static_cast<size_t>(len)));
+  if (!out) fail(where, fmt::format("bad {} name '{}'", kind, std::string_view(raw, static_cast<size_t>(len))));
+  return *out;
+}
+
+StateNode FdtReader::state(int node, const std::string& where, int depth, uint64_t& items) const {
   if (depth > kMaxStateDepth) fail(where, fmt::format("state nested deeper than {}", kMaxStateDepth));
+  auto count = [&] {
+    if (++items > kMaxStateItems) fail(where, fmt::format("more than {} state nodes and properties", kMaxStateItems));
+  };
   StateNode out;
   int prop_off;
   fdt_for_each_property_offset(prop_off, fdt_, node) {
+    count();
     const char* raw_name = nullptr;
     int len = 0;
     auto* v = static_cast<const uint8_t*>(fdt_getprop_by_offset(fdt_, prop_off, &raw_name, &len));
     if (!v || !raw_name || len < 0) fail(where, "unreadable property");
-    auto name = unescape_name(raw_name);
-    if (!name) fail(where, fmt::format("bad property name '{}'", raw_name));
-    if (!out.props.emplace(*name, std::vector<uint8_t>(v, v + len)).second)
-      fail(where, fmt::format("duplicate property '{}'", *name));
+    auto prop_name = name(raw_name, static_cast<int>(::strnlen(raw_name, kMaxNameLen + 1)), where, "property");
+    if (!out.props.emplace(prop_name, std::vector<uint8_t>(v, v + len)).second)
+      fail(where, fmt::format("duplicate property '{}'", prop_name));
   }
   if (prop_off != -FDT_ERR_NOTFOUND) fail(where, fmt::format("bad property list: {}", fdt_strerror(prop_off)));
   int child;
   fdt_for_each_subnode(child, fdt_, node) {
-    const char* raw_name = fdt_get_name(fdt_, child, nullptr);
-    if (!raw_name) fail(where, "unreadable node name");
-    auto name = unescape_name(raw_name);
-    if (!name) fail(where, fmt::format("bad node name '{}'", raw_name));
-    std::string sub = where + "/" + raw_name;
-    auto [it, fresh] = out.children.emplace(*name, StateNode{});
-    if (!fresh) fail(where, fmt::format("duplicate node '{}'", *name));
-    it->second = state(child, sub, depth + 1);
+    count();
+    int len = 0;
+    const char* raw_name = fdt_get_name(fdt_, child, &len);
+    auto node_name = name(raw_name, len, where, "node");
+    std::string sub = where + "/" + std::string(raw_name, static_cast<size_t>(len));
+    auto [it, fresh] = out.children.emplace(node_name, StateNode{});
+    if (!fresh) fail(where, fmt::format("duplicate node '{}'", node_name));
+    it->second = state(child, sub, depth + 1, items);
   }
   if (child != -FDT_ERR_NOTFOUND) fail(where, fmt::format("bad node list: {}", fdt_strerror(child)));
   return out;
+}
+
+void check_fdt_strings(const void* fdt, const std::string& file) {
+  auto* base = static_cast<const char*>(fdt) + fdt_off_dt_strings(fdt);
+  uint32_t size = fdt_size_dt_strings(fdt);
+  uint32_t run = 0;
+  for (uint32_t i = 0; i < size; ++i) {
+    if (base[i] == '\0') {
+      run = 0;
+    } else if (++run > kMaxNameLen) {
+      throw Error(fmt::format("{}: metadata: a property name at strings offset {} is longer than {} bytes", file,
+                              i + 1 - run, kMaxNameLen));
+    }
+  }
 }
 
 }  // namespace amber::image

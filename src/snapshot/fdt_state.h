@@ -46,6 +46,11 @@ void write_state(FdtWriter& w, const StateNode& node);
 
 // Read-side helpers over a blob that passed fdt_check_full(). `where` names
 // the node in error messages ("vm.amber: metadata /ram/region@0").
+// Checks what fdt_check_full() would otherwise pay for per property: no
+// string in the strings block is longer than kMaxNameLen. Call it after
+// fdt_check_header() and before fdt_check_full(). Error naming `file`.
+void check_fdt_strings(const void* fdt, const std::string& file);
+
 class FdtReader {
  public:
   FdtReader(const void* fdt, std::string file) : fdt_(fdt), file_(std::move(file)) {}
@@ -58,11 +63,14 @@ class FdtReader {
   std::optional<uint64_t> opt_u64(int node, const char* name, const std::string& where) const;
   std::string str(int node, const char* name, const std::string& where, bool required = false) const;
   std::vector<uint64_t> u64s(int node, const char* name, const std::string& where, size_t group) const;
-  // The StateNode under `node` (all its properties and children, unescaped).
-  StateNode state(int node, const std::string& where, int depth = 0) const;
+  // The StateNode under `node` (all its properties and children, unescaped),
+  // at most kMaxStateItems nodes and properties, names of at most kMaxNameLen.
+  StateNode state(int node, const std::string& where) const;
   [[noreturn]] void fail(const std::string& where, const std::string& why) const;
 
  private:
+  StateNode state(int node, const std::string& where, int depth, uint64_t& items) const;
+  std::string name(const char* raw, int len, const std::string& where, const char* kind) const;
   const void* fdt_;
   std::string file_;
 };

@@ -6,6 +6,9 @@ extern "C" {
 #include <libfdt.h>
 }
 
+#include "amber/error.h"
+#include "snapshot/image_format.h"
+
 namespace amber::image {
 namespace {
 
@@ -78,6 +81,61 @@ TEST(FdtState, DeepNestingIsRejected) {
   auto blob = w.finish();
   FdtReader rd(blob.data(), "t");
   EXPECT_THROW(rd.state(0, "/"), Error);
+}
+
+TEST(FdtState, LongNamesAreRejected) {
+  // The writer refuses them (a save fails rather than writing an unreadable
+  // image), so the hostile blob is made with libfdt directly.
+  FdtWriter w;
+  EXPECT_THROW(w.prop(std::string(kMaxNameLen + 1, 'p'), std::vector<uint8_t>{1}), Error);
+  EXPECT_THROW(w.begin_node(std::string(kMaxNameLen + 1, 'n')), Error);
+  std::vector<uint8_t> blob(4096);
+  ASSERT_EQ(fdt_create_empty_tree(blob.data(), static_cast<int>(blob.size())), 0);
+  int state = fdt_add_subnode(blob.data(), 0, "state");
+  ASSERT_GE(state, 0);
+  ASSERT_EQ(fdt_setprop_u32(blob.data(), state, std::string(kMaxNameLen + 1, 'p').c_str(), 1), 0);
+  ASSERT_GE(fdt_add_subnode(blob.data(), 0, std::string(kMaxNameLen + 1, 'n').c_str()), 0);
+  FdtReader rd(blob.data(), "t");
+  try {
+    rd.state(rd.subnode(0, "state"), "/state");
+    ADD_FAILURE() << "a property name over the cap was read";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("property name of 257 bytes"), std::string::npos) << e.what();
+  }
+  int root_children = 0, child;
+  fdt_for_each_subnode(child, blob.data(), 0) ++root_children;
+  EXPECT_EQ(root_children, 2);
+  EXPECT_THROW(rd.state(0, "/"), Error);
+  EXPECT_THROW(check_fdt_strings(blob.data(), "t"), Error);
+}
+
+TEST(FdtState, NamesAtTheCapAreRead) {
+  StateNode root;
+  root.props[std::string(kMaxNameLen, 'p')] = {1};
+  root.children[std::string(kMaxNameLen, 'n')].props["x"] = {2};
+  FdtWriter w;
+  write_state(w, root);
+  auto blob = w.finish();
+  EXPECT_NO_THROW(check_fdt_strings(blob.data(), "t"));
+  FdtReader rd(blob.data(), "t");
+  EXPECT_EQ(rd.state(0, "/"), root);
+}
+
+TEST(FdtState, TooManyNodesAreRejected) {
+  // Empty nodes: 8 bytes of FDT each, ~100 bytes as a StateNode.
+  FdtWriter w;
+  for (uint64_t i = 0; i < kMaxStateItems + 1; ++i) {
+    w.begin_node("n@" + std::to_string(i));
+    w.end_node();
+  }
+  auto blob = w.finish();
+  FdtReader rd(blob.data(), "t");
+  try {
+    rd.state(0, "/");
+    ADD_FAILURE() << "more nodes than the cap were read";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("more than 262144 state nodes"), std::string::npos) << e.what();
+  }
 }
 
 TEST(FdtReader, TypedAccessorsCheckSizes) {

@@ -109,6 +109,9 @@ struct ImageInfo {
   std::string cmdline, note;
 };
 
+// This host's RAM plus swap (sysinfo(2)): the most guest RAM a resume maps.
+uint64_t host_memory_bytes();
+
 class Image {
  public:
   struct RamRegion {
@@ -152,7 +155,10 @@ class Image {
   // cache shared between clones, O(1) in the region size.
   // zstd: anonymous memory filled by decompressing the frames in parallel
   // (each frame's checksums are checked).
-  Mapping map_ram(size_t i, unsigned threads = 0) const;
+  // Refuses when the image's RAM, all regions together, exceeds `host_bytes`
+  // (default: this host's RAM plus swap, host_memory_bytes()): a small
+  // hostile image must not make a resume commit more than the host has.
+  Mapping map_ram(size_t i, unsigned threads = 0, uint64_t host_bytes = 0) const;
 
   // Reads every checksummed byte of the file again and names the first bad one.
   VerifyResult verify() const;

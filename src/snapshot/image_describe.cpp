@@ -26,6 +26,23 @@ std::string json_str(std::string_view s) {
   return out + "\"";
 }
 
+// An image string for a terminal: control bytes, DEL, bytes >= 0x80 and '\'
+// as \xNN / \\, so a hostile image cannot send escape sequences to the
+// terminal of whoever inspects it.
+std::string text(std::string_view s) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (c == '\\') {
+      out += "\\\\";
+    } else if (c < 0x20 || c >= 0x7f) {
+      out += fmt::format("\\x{:02x}", c);
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
 std::string utc(uint64_t t) {
   std::time_t tt = static_cast<std::time_t>(t);
   std::tm tm{};
@@ -44,9 +61,9 @@ uint64_t sum(const std::vector<CheckedExtent>& v) {
 // Machine tree: names and property sizes (values are for `format_state`).
 void machine_text(std::string& out, const StateNode& n, int depth) {
   std::string pad(2 * depth + 2, ' ');
-  for (auto& [name, v] : n.props) out += fmt::format("{}{}: {} bytes\n", pad, name, v.size());
+  for (auto& [name, v] : n.props) out += fmt::format("{}{}: {} bytes\n", pad, text(name), v.size());
   for (auto& [name, c] : n.children) {
-    out += fmt::format("{}{}/\n", pad, name);
+    out += fmt::format("{}{}/\n", pad, text(name));
     machine_text(out, c, depth + 1);
   }
 }
@@ -80,8 +97,9 @@ std::string extents_json(const std::vector<CheckedExtent>& v) {
 std::string Image::describe(bool json) const {
   if (!json) {
     std::string out = fmt::format("{}: amber image format {}.{}, {} bytes\n", path_, info_.major, info_.minor, file_size_);
-    out += fmt::format("  writer: {}\n  created: {} ({})\n", info_.writer, utc(info_.created_unix), info_.created_unix);
-    out += fmt::format("  cmdline: {}\n  note: {}\n", info_.cmdline, info_.note);
+    out += fmt::format("  writer: {}\n  created: {} ({})\n", text(info_.writer), utc(info_.created_unix),
+                       info_.created_unix);
+    out += fmt::format("  cmdline: {}\n  note: {}\n", text(info_.cmdline), text(info_.note));
     out += fmt::format("  header: 0..{}\n  metadata: offset {}, {} bytes, xxh3 {:016x}\n", header_size_,
                        metadata_offset_, metadata_size_, metadata_xxh3_);
     for (size_t i = 0; i < ram_.size(); ++i) {
@@ -105,7 +123,7 @@ std::string Image::describe(bool json) const {
     for (size_t i = 0; i < disks_.size(); ++i) {
       auto& d = disks_[i];
       out += fmt::format("  disk {}: name '{}', id '{}', {}, {} bytes, file offset {}, {} extents, {} data bytes\n", i,
-                         d.name, d.id, d.read_only ? "read-only" : "read-write", d.size, d.file_offset,
+                         text(d.name), text(d.id), d.read_only ? "read-only" : "read-write", d.size, d.file_offset,
                          d.extents.size(), sum(d.extents));
       for (size_t j = 0; j < d.extents.size(); ++j)
         out += fmt::format("    extent {}: offset {}, {} bytes, xxh3 {:016x}\n", j, d.extents[j].offset,

@@ -30,6 +30,14 @@ inline constexpr uint64_t kMinChunkSize = 64ull << 10;
 inline constexpr uint64_t kMaxChunkSize = 64ull << 20;
 inline constexpr int kMaxStateDepth = 32;
 inline constexpr uint64_t kMaxStringProp = 1ull << 20;  // cmdline, note, names
+// One node or property name as stored (escaped). FDT property names share
+// the strings block, so without this cap one long string named by many
+// properties costs (properties x length) to check and to copy.
+inline constexpr uint64_t kMaxNameLen = 256;
+// Nodes plus properties under /machine. A real 32-vCPU image has a few
+// thousand; an empty FDT node is 8 bytes but a StateNode costs ~100, so the
+// metadata cap alone would still let an image ask for gigabytes.
+inline constexpr uint64_t kMaxStateItems = 1ull << 18;
 
 // The libFuzzer build skips the header and metadata checksum checks so that
 // mutated inputs reach the parser and the bounds checks behind them (a

@@ -92,7 +92,14 @@ Metadata parse_metadata(std::span<const uint8_t> blob, const std::string& file) 
   // fdt_check_full walks the whole structure block with bounds checks, so the
   // accessors below never read outside `blob`.
   if (blob.size() < sizeof(fdt_header)) throw Error(fmt::format("{}: metadata: too small for a device tree", file));
-  int rc = fdt_check_full(fdt, blob.size());
+  // The header (block offsets inside the blob) first, then the names' length
+  // cap, which keeps fdt_check_full linear in the blob's size.
+  int rc = fdt_check_header(fdt);
+  if (rc < 0 || fdt_totalsize(fdt) > blob.size())
+    throw Error(fmt::format("{}: metadata: not a valid device tree: {}", file,
+                            rc < 0 ? fdt_strerror(rc) : "header says it is larger than the blob"));
+  check_fdt_strings(fdt, file);
+  rc = fdt_check_full(fdt, blob.size());
   if (rc < 0) throw Error(fmt::format("{}: metadata: not a valid device tree: {}", file, fdt_strerror(rc)));
   if (fdt_totalsize(fdt) != blob.size())
     throw Error(fmt::format("{}: metadata: device tree is {} bytes, header says {}", file, fdt_totalsize(fdt),

@@ -2,6 +2,7 @@
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/sysinfo.h>
 #include <unistd.h>
 #include <zstd.h>
 
@@ -203,9 +204,21 @@ void map_holes_anonymously(const Mapping& m, const std::vector<CheckedExtent>& r
 
 }  // namespace
 
-Mapping Image::map_ram(size_t i, unsigned threads) const {
+uint64_t host_memory_bytes() {
+  struct sysinfo si {};
+  if (::sysinfo(&si) < 0) throw SysError("sysinfo", errno);
+  return (static_cast<uint64_t>(si.totalram) + si.totalswap) * si.mem_unit;
+}
+
+Mapping Image::map_ram(size_t i, unsigned threads, uint64_t host_bytes) const {
   if (i >= ram_.size()) throw Error(fmt::format("{}: no RAM region {} (image has {})", path_, i, ram_.size()));
   auto& r = ram_[i];
+  uint64_t declared = 0;
+  for (auto& region : ram_) declared += region.size;  // each <= kMaxRegionSize, at most kMaxRegions
+  if (!host_bytes) host_bytes = host_memory_bytes();
+  if (declared > host_bytes)
+    throw Error(fmt::format("{}: the image's guest has {} MiB of RAM; this host has {} MiB of RAM and swap", path_,
+                            declared >> 20, host_bytes >> 20));
   // The file may have been cut since open(); touching a mapped page past EOF
   // would be SIGBUS in the vCPU, so check now.
   struct stat st {};

@@ -295,6 +295,17 @@ TEST(Image, DescribeNamesEverySection) {
     EXPECT_NE(json.find(s), std::string::npos) << s << "\n" << json;
 }
 
+TEST(Image, DescribeEscapesTerminalControlBytes) {
+  Fixture f;
+  f.in.note = "\x1b]0;owned\x07\x1b[2J\\ \xff";
+  f.in.machine.children["dev\x1b[31m"].props["p\r"] = {1};
+  write_image(f.dir.file("vm.amber"), f.in);
+  auto text = Image::open(f.dir.file("vm.amber")).describe(false);
+  for (char c : text) EXPECT_TRUE(c == '\n' || (c >= 0x20 && c < 0x7f)) << int(static_cast<unsigned char>(c));
+  EXPECT_NE(text.find("note: \\x1b]0;owned\\x07\\x1b[2J\\\\ \\xff"), std::string::npos) << text;
+  EXPECT_NE(text.find("dev\\x1b[31m/"), std::string::npos) << text;
+}
+
 TEST(Image, OpenMissingFileIsError) {
   EXPECT_THROW(Image::open("/nonexistent/vm.amber"), Error);
 }
