@@ -225,6 +225,7 @@ bool file_contains(const std::string& path, const std::string& needle) {
 }
 
 uint8_t flip_byte(const std::string& path, uint64_t offset) {
+  ::chmod(path.c_str(), 0644);  // images are written 0444
   Fd f(::open(path.c_str(), O_RDWR | O_CLOEXEC));
   if (f.fd < 0) die("open " + path);
   uint8_t b;

@@ -1,9 +1,13 @@
 #pragma once
-// Replace-on-commit file: data goes to ".NAME.tmp-XXXXXX" in the target's
-// directory (same filesystem, so rename() is atomic); commit() fsyncs it,
-// renames it over the target and fsyncs the directory. Destroying an
-// uncommitted AtomicFile unlinks the temporary, so a failed save never
-// touches an existing image of the same name.
+// Replace-on-commit file. Data goes to an unnamed O_TMPFILE in the target's
+// directory (same filesystem), so a process killed mid-write leaves nothing
+// behind. commit() fsyncs it, makes it read-only (0444: an image is not
+// edited in place), links it as ".NAME.tmp-XXXXXX", renames that over the
+// target (atomic) and fsyncs the directory. Only a kill between the link
+// and the rename leaves a named temporary. Where the filesystem has no
+// O_TMPFILE, the temporary is named from the start (mkostemp) and a kill
+// mid-write leaves it. Destroying an uncommitted AtomicFile drops the
+// temporary, so a failed save never touches an existing image.
 #include <cstdint>
 #include <span>
 #include <string>
@@ -26,7 +30,7 @@ class AtomicFile {
   void commit(bool sync);
 
  private:
-  std::string path_, tmp_;
+  std::string path_, tmp_;  // tmp_: the temporary's name once it has one
   UniqueFd fd_;
   bool committed_ = false;
 };

@@ -78,7 +78,9 @@ inline std::vector<uint8_t> read_file(const std::string& path) {
   return std::vector<uint8_t>((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
 }
 
+// Edits a file in place; images are written 0444, so it is made writable first.
 inline void write_bytes(const std::string& path, uint64_t off, const void* data, size_t len) {
+  ASSERT_EQ(::chmod(path.c_str(), 0644), 0);
   UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
   ASSERT_GE(fd.get(), 0);
   ASSERT_EQ(::pwrite(fd.get(), data, len, static_cast<off_t>(off)), static_cast<ssize_t>(len));
