@@ -25,6 +25,17 @@ bool pread_full(int fd, uint64_t off, std::span<uint8_t> data) noexcept {
   return true;
 }
 
+bool pread_exact(int fd, uint64_t off, std::span<uint8_t> data) noexcept {
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = ::pread(fd, data.data() + done, data.size() - done, off_t(off + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    done += size_t(n);
+  }
+  return true;
+}
+
 bool pwrite_full(int fd, uint64_t off, std::span<const uint8_t> data) noexcept {
   size_t done = 0;
   while (done < data.size()) {

@@ -11,6 +11,9 @@ namespace amber::block {
 
 // Reads all of `data` from `off`; bytes past the end of the file read as zeros.
 bool pread_full(int fd, uint64_t off, std::span<uint8_t> data) noexcept;
+// Reads all of `data` from `off`; false when the file ends first (data that
+// must exist, e.g. a checksummed extent of an image).
+bool pread_exact(int fd, uint64_t off, std::span<uint8_t> data) noexcept;
 bool pwrite_full(int fd, uint64_t off, std::span<const uint8_t> data) noexcept;
 // fdatasync(), retried on EINTR (a backend's flush()).
 bool datasync(int fd) noexcept;

@@ -6,8 +6,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <climits>
 #include <cstdlib>
+#include <cstring>
 
 #include "virtio/disk/file_io.h"
 
@@ -58,12 +60,22 @@ std::unique_ptr<RawDisk> RawDisk::open(const std::string& path, bool read_only, 
   return std::unique_ptr<RawDisk>(new RawDisk(std::move(fd), 0, size, read_only, std::move(id), std::move(identity)));
 }
 
-std::unique_ptr<RawDisk> RawDisk::range(int fd, uint64_t offset, uint64_t length, std::string id, std::string identity) {
+std::unique_ptr<RawDisk> RawDisk::range(int fd, uint64_t offset, uint64_t length, std::vector<Extent> extents,
+                                        std::string id, std::string identity) {
   if (length == 0 || length % kSectorSize || offset + length < offset || offset + length > uint64_t(INT64_MAX))
     throw Error(fmt::format("disk '{}': bad embedded range {:#x}+{:#x}", id, offset, length));
+  uint64_t pos = 0;
+  for (auto& e : extents) {
+    if (e.length == 0 || e.offset < pos || e.offset > length || e.length > length - e.offset)
+      throw Error(fmt::format("disk '{}': bad embedded extent {:#x}+{:#x}", id, e.offset, e.length));
+    pos = e.end();
+  }
   UniqueFd dup(::fcntl(fd, F_DUPFD_CLOEXEC, 0));
   if (!dup) throw SysError(fmt::format("disk '{}': dup", id), errno);
-  return std::unique_ptr<RawDisk>(new RawDisk(std::move(dup), offset, length, true, std::move(id), std::move(identity)));
+  auto disk = std::unique_ptr<RawDisk>(new RawDisk(std::move(dup), offset, length, true, std::move(id), std::move(identity)));
+  disk->embedded_ = true;
+  disk->extents_ = std::move(extents);
+  return disk;
 }
 
 RawDisk::RawDisk(UniqueFd fd, uint64_t offset, uint64_t length, bool read_only, std::string id, std::string identity)
@@ -71,7 +83,27 @@ RawDisk::RawDisk(UniqueFd fd, uint64_t offset, uint64_t length, bool read_only, 
 
 bool RawDisk::read(uint64_t off, std::span<uint8_t> data) noexcept {
   if (off > length_ || data.size() > length_ - off) return false;
+  if (embedded_) return read_extents(off, data);
   return pread_full(fd_.get(), offset_ + off, data);
+}
+
+bool RawDisk::read_extents(uint64_t off, std::span<uint8_t> data) const noexcept {
+  uint64_t end = off + data.size();
+  // The first extent ending after `off` (binary search: images may hold
+  // many thousands).
+  auto it = std::upper_bound(extents_.begin(), extents_.end(), off,
+                             [](uint64_t o, const Extent& e) { return o < e.end(); });
+  uint64_t pos = off;
+  for (; pos < end; ++it) {
+    uint64_t data_from = it == extents_.end() ? end : std::min(std::max(it->offset, pos), end);
+    std::memset(data.data() + (pos - off), 0, data_from - pos);  // a hole: zeros, never the file
+    pos = data_from;
+    if (pos == end) break;
+    uint64_t data_to = std::min(it->end(), end);
+    if (!pread_exact(fd_.get(), offset_ + pos, data.subspan(pos - off, data_to - pos))) return false;
+    pos = data_to;
+  }
+  return true;
 }
 
 bool RawDisk::write(uint64_t off, std::span<const uint8_t> data) noexcept {
@@ -93,6 +125,9 @@ bool RawDisk::write_zeroes(uint64_t off, uint64_t len, bool unmap) noexcept {
   return unmap ? punch_or_zero(fd_.get(), offset_ + off, len) : zero_range(fd_.get(), offset_ + off, len);
 }
 
-std::vector<Extent> RawDisk::data_extents() const { return file_data_extents(fd_.get(), offset_, length_); }
+std::vector<Extent> RawDisk::data_extents() const {
+  if (embedded_) return extents_;
+  return file_data_extents(fd_.get(), offset_, length_);
+}
 
 }  // namespace amber::block

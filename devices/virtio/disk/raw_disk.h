@@ -5,6 +5,7 @@
 // holes so the file stays sparse.
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "virtio/disk/disk_backend.h"
 #include "amber/unique_fd.h"
@@ -17,10 +18,14 @@ class RawDisk : public DiskBackend {
   // message for every reason the file cannot serve as a disk.
   static std::unique_ptr<RawDisk> open(const std::string& path, bool read_only, std::string id);
   // A read-only view of [offset, offset + length) of `fd` (the image keeps
-  // its own fd; this one is dup()ed). Bytes past the end of the file and
-  // holes read as zeros. `identity` names the contents (e.g. the image's
-  // checksum) for overlays made over it.
-  static std::unique_ptr<RawDisk> range(int fd, uint64_t offset, uint64_t length, std::string id, std::string identity);
+  // its own fd; this one is dup()ed) whose data is only in `extents`
+  // (relative to `offset`; sorted, disjoint, inside the range: the image's
+  // checked extent table). Bytes outside them read as zeros without touching
+  // the file, so no byte the image's checksums do not cover reaches the
+  // guest; an extent cut short by the file's end is an I/O error, not zeros.
+  // `identity` names the contents (e.g. the image's checksum) for overlays.
+  static std::unique_ptr<RawDisk> range(int fd, uint64_t offset, uint64_t length, std::vector<Extent> extents,
+                                        std::string id, std::string identity);
 
   uint64_t size() const noexcept override { return length_; }
   bool read_only() const noexcept override { return read_only_; }
@@ -37,11 +42,14 @@ class RawDisk : public DiskBackend {
 
  private:
   RawDisk(UniqueFd fd, uint64_t offset, uint64_t length, bool read_only, std::string id, std::string identity);
+  bool read_extents(uint64_t off, std::span<uint8_t> data) const noexcept;
 
   UniqueFd fd_;
   uint64_t offset_, length_;
   bool read_only_;
   std::string id_, identity_;
+  bool embedded_ = false;        // range(): only extents_ hold data
+  std::vector<Extent> extents_;  // embedded_: the data, relative to offset_
 };
 
 }  // namespace amber::block

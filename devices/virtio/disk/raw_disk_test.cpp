@@ -99,7 +99,7 @@ TEST(RawDisk, RangeOverLargerFile) {
   std::string p = dir.sparse("image", 1 * kMiB + 4096, kMiB, pattern(4096, 9));
   int fd = ::open(p.c_str(), O_RDONLY);
   ASSERT_GE(fd, 0);
-  auto disk = RawDisk::range(fd, kMiB, 2 * kMiB, "emb", "image:abc");
+  auto disk = RawDisk::range(fd, kMiB, 2 * kMiB, {{0, 4096}}, "emb", "image:abc");
   ::close(fd);  // the disk holds its own fd
   EXPECT_TRUE(disk->read_only());
   EXPECT_EQ(disk->size(), 2 * kMiB);
@@ -108,14 +108,53 @@ TEST(RawDisk, RangeOverLargerFile) {
   ASSERT_TRUE(disk->read(0, buf));
   EXPECT_EQ(buf, pattern(4096, 9));
   std::vector<uint8_t> tail(8192, 0xff);
-  ASSERT_TRUE(disk->read(2 * kMiB - 8192, tail));  // past the end of the file: zeros
+  ASSERT_TRUE(disk->read(2 * kMiB - 8192, tail));  // a hole past the end of the file: zeros
   EXPECT_EQ(tail, std::vector<uint8_t>(8192, 0));
   EXPECT_FALSE(disk->write(0, buf));
   auto ext = disk->data_extents();
   ASSERT_EQ(ext.size(), 1u);
   EXPECT_EQ(ext[0].offset, 0u);
   EXPECT_EQ(ext[0].length, 4096u);
-  EXPECT_THROW(RawDisk::range(0, 0, 100, "x", "y"), Error);
+  EXPECT_THROW(RawDisk::range(0, 0, 100, {}, "x", "y"), Error);
+}
+
+// Issue 11: bytes outside the image's checked extents reached the guest,
+// and an extent cut short by the file's end read as zeros.
+TEST(RawDisk, RangeReadsOnlyItsExtents) {
+  TempDir dir;
+  // The file has data everywhere (0x5a), but the table says the disk's data
+  // is only at [4096, 8192) and [16384, 20480).
+  std::string p = dir.write("image", std::vector<uint8_t>(64 << 10, 0x5a));
+  int fd = ::open(p.c_str(), O_RDONLY);
+  ASSERT_GE(fd, 0);
+  auto disk = RawDisk::range(fd, 8192, 32768, {{4096, 4096}, {16384, 4096}}, "emb", "i");
+  ::close(fd);
+  std::vector<uint8_t> all(32768, 0xff);
+  ASSERT_TRUE(disk->read(0, all));
+  for (size_t i = 0; i < all.size(); ++i) {
+    bool data = (i >= 4096 && i < 8192) || (i >= 16384 && i < 20480);
+    ASSERT_EQ(all[i], data ? 0x5a : 0) << "byte " << i;
+  }
+  std::vector<uint8_t> mid(6000, 0xff);  // hole, data, hole
+  ASSERT_TRUE(disk->read(3000, mid));
+  EXPECT_EQ(mid[0], 0);
+  EXPECT_EQ(mid[1096], 0x5a);
+  EXPECT_EQ(mid[5191], 0x5a);
+  EXPECT_EQ(mid[5192], 0);
+  EXPECT_EQ(disk->data_extents(), (std::vector<Extent>{{4096, 4096}, {16384, 4096}}));
+  EXPECT_THROW(RawDisk::range(0, 0, 4096, {{0, 8192}}, "x", "y"), Error);             // outside
+  EXPECT_THROW(RawDisk::range(0, 0, 8192, {{4096, 512}, {0, 512}}, "x", "y"), Error);  // unsorted
+
+  // An extent past the end of the file is an I/O error, not zeros.
+  ASSERT_EQ(::truncate(p.c_str(), 8192 + 16384 + 100), 0);
+  fd = ::open(p.c_str(), O_RDONLY);
+  ASSERT_GE(fd, 0);
+  auto cut = RawDisk::range(fd, 8192, 32768, {{4096, 4096}, {16384, 4096}}, "emb", "i");
+  ::close(fd);
+  std::vector<uint8_t> buf(4096);
+  EXPECT_TRUE(cut->read(4096, buf));
+  EXPECT_FALSE(cut->read(16384, buf));
+  EXPECT_TRUE(cut->read(24576, buf));  // a hole: never read from the file
 }
 
 TEST(NormalizeExtents, MergesAndSorts) {
