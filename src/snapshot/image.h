@@ -160,7 +160,9 @@ class Image {
   // hostile image must not make a resume commit more than the host has.
   Mapping map_ram(size_t i, unsigned threads = 0, uint64_t host_bytes = 0) const;
 
-  // Reads every checksummed byte of the file again and names the first bad one.
+  // Reads every checksummed byte of the file again, proves every other byte
+  // of the header page and of each section zero (holes, padding), and names
+  // the first bad one.
   VerifyResult verify() const;
 
   // Human (json=false) or machine (json=true) description for `amber inspect`.
@@ -168,6 +170,12 @@ class Image {
 
  private:
   friend struct ImageParser;
+  // A byte range of the file that a checksum covers, and what it is.
+  struct Covered {
+    uint64_t from, to;
+    std::string what;
+  };
+  void check_zero_gaps(uint64_t end, std::vector<Covered> data, std::vector<uint8_t>& buf) const;
   std::string path_;
   UniqueFd fd_;
   uint64_t file_size_ = 0;

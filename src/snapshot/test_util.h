@@ -78,6 +78,12 @@ inline std::vector<uint8_t> read_file(const std::string& path) {
   return std::vector<uint8_t>((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
 }
 
+// Creates `path` with `bytes`.
+inline void write_bytes_new(const std::string& path, const std::vector<uint8_t>& bytes) {
+  std::ofstream(path, std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()),
+                                              static_cast<std::streamsize>(bytes.size()));
+}
+
 // Edits a file in place; images are written 0444, so it is made writable first.
 inline void write_bytes(const std::string& path, uint64_t off, const void* data, size_t len) {
   ASSERT_EQ(::chmod(path.c_str(), 0644), 0);
