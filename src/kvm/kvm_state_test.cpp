@@ -3,6 +3,7 @@
 #include <linux/kvm.h>
 
 #include <cstring>
+#include <map>
 
 #include <gtest/gtest.h>
 
@@ -111,6 +112,41 @@ TEST(KvmState, LongModeCounterContinuesAfterImmediateExitSaveRestore) {
   r.reset();
   auto r2 = resume(h, s2);
   for (int i = 0; i < 30; ++i) e.check(r2->vcpu->run());
+}
+
+// Issue 11: MTRRs were not saved (KVM_GET_MSR_INDEX_LIST does not list
+// them). A variable MTRR pair and a fixed one set in the image survive a
+// restore and the next save.
+TEST(KvmState, MtrrsRoundTrip) {
+  KvmHypervisor h;
+  auto m = std::make_unique<Machine>(h);
+  auto boot = setup_long_mode({m->mem.data(), m->mem.size()}, kCodeAddr);
+  load({m->mem.data(), m->mem.size()}, kCodeAddr, kCounterLoop);
+  m->vcpu = m->vm->create_vcpu(0, 1);
+  m->vcpu->set_boot_state(boot);
+  Saved s = save(*m);
+  m.reset();
+  const std::map<uint32_t, uint64_t> want = {
+      {0x200, 0x80000000ull | 0 /* UC */}, {0x201, 0xfc0000800ull /* 1 GiB, valid */}, {0x250, 0x0606060606060606ull}};
+  auto& msrs = s.vcpu.props["msrs"];
+  auto* e = reinterpret_cast<kvm_msr_entry*>(msrs.data() + sizeof(MsrsHeader));
+  size_t n = (msrs.size() - sizeof(MsrsHeader)) / sizeof(kvm_msr_entry), found = 0;
+  for (size_t i = 0; i < n; ++i)
+    if (auto it = want.find(e[i].index); it != want.end()) {
+      e[i].data = it->second;
+      ++found;
+    }
+  ASSERT_EQ(found, want.size()) << "the MTRRs are not in the saved MSR list";
+  auto r = resume(h, s);
+  Saved again = save(*r);
+  auto& m2 = again.vcpu.props["msrs"];
+  auto* e2 = reinterpret_cast<const kvm_msr_entry*>(m2.data() + sizeof(MsrsHeader));
+  size_t n2 = (m2.size() - sizeof(MsrsHeader)) / sizeof(kvm_msr_entry);
+  for (auto [index, value] : want) {
+    auto* hit = std::find_if(e2, e2 + n2, [&](const kvm_msr_entry& x) { return x.index == index; });
+    ASSERT_NE(hit, e2 + n2) << std::hex << index;
+    EXPECT_EQ(hit->data, value) << std::hex << index;
+  }
 }
 
 TEST(KvmState, SaveRightAfterAnIoExitCompletesTheInstruction) {

@@ -22,12 +22,26 @@ std::vector<kvm_msr_entry> boot_msrs() {
 }
 
 std::span<const uint32_t> must_save_msrs() {
-  static constexpr uint32_t kList[] = {
-      kMsrIa32Tsc,          kMsrIa32TscDeadline,  kMsrIa32MiscEnable, kMsrIa32ApicBase,
-      kMsrKvmSystemTimeNew, kMsrKvmWallClockNew,  kMsrKvmAsyncPfEn,   kMsrKvmStealTime,
-      kMsrKvmPvEoiEn,       kMsrKvmPollControl,   kMsrKvmAsyncPfInt,  kMsrMtrrDefType,
-  };
+  // KVM_GET_MSR_INDEX_LIST has no MTRRs (QEMU saves them by hand too), yet
+  // a guest's MTRRs decide its memory types; issue 11 found them unsaved.
+  static const std::vector<uint32_t> kList = [] {
+    std::vector<uint32_t> v{
+        kMsrIa32Tsc,          kMsrIa32TscDeadline, kMsrIa32MiscEnable, kMsrIa32ApicBase,
+        kMsrKvmSystemTimeNew, kMsrKvmWallClockNew, kMsrKvmAsyncPfEn,   kMsrKvmStealTime,
+        kMsrKvmPvEoiEn,       kMsrKvmPollControl,  kMsrKvmAsyncPfInt,  kMsrMtrrDefType,
+        kMsrMtrrFix64k00000,  kMsrMtrrFix16k80000, kMsrMtrrFix16kA0000, kMsrIa32Pat,
+    };
+    for (uint32_t i = 0; i < 2 * kMsrMtrrVarCount; ++i) v.push_back(kMsrMtrrPhysBase0 + i);
+    for (uint32_t i = 0; i < 8; ++i) v.push_back(kMsrMtrrFix4kC0000 + i);
+    return v;
+  }();
   return kList;
+}
+
+void order_for_restore(std::span<kvm_msr_entry> msrs) {
+  auto tsc_first = std::stable_partition(msrs.begin(), msrs.end(),
+                                         [](const kvm_msr_entry& e) { return e.index == kMsrIa32Tsc; });
+  std::stable_partition(tsc_first, msrs.end(), [](const kvm_msr_entry& e) { return e.index != kMsrIa32TscDeadline; });
 }
 
 std::vector<uint32_t> candidate_msrs(std::span<const uint32_t> list) {

@@ -22,6 +22,15 @@ inline constexpr uint32_t kMsrIa32SysenterEsp = 0x175;
 inline constexpr uint32_t kMsrIa32SysenterEip = 0x176;
 inline constexpr uint32_t kMsrIa32MiscEnable = 0x1a0;
 inline constexpr uint32_t kMsrMtrrDefType = 0x2ff;
+// SDM vol. 3A 12.11.2 (MTRRs): 8 variable pairs (KVM's MTRRcap VCNT),
+// 11 fixed-range registers; 12.12.2 IA32_PAT.
+inline constexpr uint32_t kMsrMtrrPhysBase0 = 0x200;  // ..0x20f: PhysBase/PhysMask pairs
+inline constexpr uint32_t kMsrMtrrVarCount = 8;
+inline constexpr uint32_t kMsrMtrrFix64k00000 = 0x250;
+inline constexpr uint32_t kMsrMtrrFix16k80000 = 0x258;
+inline constexpr uint32_t kMsrMtrrFix16kA0000 = 0x259;
+inline constexpr uint32_t kMsrMtrrFix4kC0000 = 0x268;  // ..0x26f
+inline constexpr uint32_t kMsrIa32Pat = 0x277;
 inline constexpr uint32_t kMsrIa32TscDeadline = 0x6e0;
 inline constexpr uint32_t kMsrStar = 0xc0000081;
 inline constexpr uint32_t kMsrLstar = 0xc0000082;
@@ -55,6 +64,12 @@ std::vector<kvm_msr_entry> boot_msrs();
 // MSRs saved even if KVM_GET_MSR_INDEX_LIST forgot them (older kernels list
 // some emulated MSRs only in the feature list); kept only when readable.
 std::span<const uint32_t> must_save_msrs();
+
+// The order KVM_SET_MSRS gets a saved list in: IA32_TSC first, since
+// deadlines and offsets are relative to it, and IA32_TSC_DEADLINE last, so
+// the timer is armed against the restored TSC (a deadline written before
+// the TSC can fire at once or a whole offset late). Others keep their order.
+void order_for_restore(std::span<kvm_msr_entry> msrs);
 
 // `list` plus must_save_msrs(), deduplicated, order kept.
 std::vector<uint32_t> candidate_msrs(std::span<const uint32_t> list);

@@ -92,6 +92,24 @@ TEST(Msrs, CandidatesIncludeMustSaveOnce) {
   EXPECT_NE(std::find(c.begin(), c.end(), kMsrIa32TscDeadline), c.end());
 }
 
+TEST(Msrs, MustSaveHasTheMtrrsAndPat) {
+  auto l = must_save_msrs();
+  auto has = [&](uint32_t i) { return std::find(l.begin(), l.end(), i) != l.end(); };
+  for (uint32_t i = 0x200; i <= 0x20f; ++i) EXPECT_TRUE(has(i)) << std::hex << i;
+  for (uint32_t i : {0x250u, 0x258u, 0x259u, 0x277u, 0x2ffu}) EXPECT_TRUE(has(i)) << std::hex << i;
+  for (uint32_t i = 0x268; i <= 0x26f; ++i) EXPECT_TRUE(has(i)) << std::hex << i;
+}
+
+TEST(Msrs, RestoreOrderPutsTscFirstAndTscDeadlineLast) {
+  std::vector<kvm_msr_entry> m(5);
+  uint32_t idx[] = {0x174, kMsrIa32TscDeadline, 0x200, kMsrIa32Tsc, 0x175};
+  for (size_t i = 0; i < m.size(); ++i) m[i].index = idx[i];
+  order_for_restore(m);
+  std::vector<uint32_t> got;
+  for (auto& e : m) got.push_back(e.index);
+  EXPECT_EQ(got, (std::vector<uint32_t>{kMsrIa32Tsc, 0x174, 0x200, 0x175, kMsrIa32TscDeadline}));
+}
+
 // Restore validates the whole node before the first ioctl: with fd -1 an
 // ioctl would fail with EBADF, so an amber::Error (not SysError) proves the
 // bad property was caught first.

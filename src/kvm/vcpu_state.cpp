@@ -206,7 +206,8 @@ std::vector<kvm_cpuid_entry2> restore_vcpu_state(int fd, const VmShared& vm, con
   // the LAPIC mode.
   xioctl(fd, KVM_SET_LAPIC, &lapic, "KVM_SET_LAPIC");
   // MSRs after the LAPIC: a TSC_DEADLINE write is dropped unless the LAPIC
-  // timer is already in TSC-deadline mode.
+  // timer is already in TSC-deadline mode. TSC first, TSC_DEADLINE last.
+  order_for_restore(msrs.span());
   write_msrs(fd, msrs);
   // The flags are passed back as KVM_GET_VCPU_EVENTS set them
   // (NMI_PENDING | SHADOW | SMM): KVM reports sipi_vector as never valid, so
