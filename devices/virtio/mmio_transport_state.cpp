@@ -71,6 +71,13 @@ void MmioTransport::restore(const StateNode& node) {
     queues_[i].set_state(s.queues[i]);
     if (s.queues[i].broken) queues_[i].set_broken("broken before the snapshot");
   }
+  // An interrupt the device raised just before the save may still have been
+  // on its way (an irqfd injects from a kernel work item), so the saved
+  // interrupt controller state need not hold it: raise it again. A spurious
+  // one is harmless: the driver reads InterruptStatus (virtio 1.2 4.2.3.4)
+  // and acknowledges what is there. Devices restore after the VM and vCPU
+  // state (Machine::restore_state), so the injection is not overwritten.
+  if (interrupt_status_) irq_.trigger();
 }
 
 }  // namespace amber::virtio

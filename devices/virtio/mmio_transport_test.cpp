@@ -244,6 +244,26 @@ TEST_F(TransportTest, RestoreServesPendingRequestsOnNotify) {
   EXPECT_TRUE(driver.next_used());
 }
 
+// Issue 11: an interrupt raised just before the save could be lost, since
+// restore copied InterruptStatus but never raised the line again.
+TEST_F(TransportTest, RestoreRaisesAPendingInterruptAgain) {
+  ASSERT_TRUE(regs.start(kFeatures, driver));
+  read_request();  // completes: InterruptStatus has USED_BUFFER, not yet acknowledged
+  StateNode saved = transport.save();
+  ASSERT_EQ(transport.state().interrupt_status, kInterruptUsedBuffer);
+  RecordingIrq other_irq;
+  MmioTransport other("virtio-blk@0", ram.mem(), other_irq, std::make_unique<Blk>(std::make_unique<MemDisk>(1 << 20)));
+  other.restore(saved);
+  EXPECT_EQ(other_irq.triggers(), 1u);
+  // Acknowledged before the save: nothing to raise.
+  regs.write32(mmio::kInterruptAck, kInterruptUsedBuffer);
+  StateNode quiet = transport.save();
+  RecordingIrq quiet_irq;
+  MmioTransport third("virtio-blk@0", ram.mem(), quiet_irq, std::make_unique<Blk>(std::make_unique<MemDisk>(1 << 20)));
+  third.restore(quiet);
+  EXPECT_EQ(quiet_irq.triggers(), 0u);
+}
+
 TEST_F(TransportTest, UnreadyRegistersRoundTrip) {
   // Found by blk_fuzz: before QueueReady / FEATURES_OK the driver may leave
   // any value in QueueNum and DriverFeatures, and such a state must restore.
