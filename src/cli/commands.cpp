@@ -31,6 +31,7 @@
 #include "virtio/disk/disk_spec.h"
 #include "vmm/machine.h"
 #include "vmm/machine_config_state.h"
+#include "vmm/image_lease.h"
 #include "vmm/resume.h"
 
 namespace amber::cli {
@@ -76,22 +77,38 @@ FileBytes read_file(const std::string& path, const char* what) {
   return f;
 }
 
-// SIGINT/SIGTERM/SIGHUP stop the VM cleanly: they are blocked in every
-// thread and read from a signalfd by this watcher.
+// The signals a run watches, blocked in every thread: SIGINT/SIGTERM/SIGHUP
+// stop the VM cleanly; the image lease's break (vmm/image_lease.h) stops it
+// with an error.
+sigset_t watched_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGHUP);
+  sigaddset(&set, vmm::image_lease_signal());
+  return set;
+}
+
+// Reads the watched signals from a signalfd. `image`: the file a resumed
+// VM runs from, for the lease-break message.
 class SignalWatcher {
  public:
-  explicit SignalWatcher(vmm::Machine& m) {
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGHUP);
+  explicit SignalWatcher(vmm::Machine& m, std::string image = {}) {
+    sigset_t set = watched_signals();
     // Shared with the reader thread, which may outlive this object (see the
     // destructor): the fd closes when both are done with it.
     fd_ = std::make_shared<UniqueFd>(check_sys(signalfd(-1, &set, SFD_CLOEXEC), "signalfd"));
-    thread_ = std::thread([fd = fd_, &m] {
+    thread_ = std::thread([fd = fd_, &m, image = std::move(image)] {
       signalfd_siginfo si;
-      if (::read(fd->get(), &si, sizeof si) == sizeof si && si.ssi_signo != 0)
+      if (::read(fd->get(), &si, sizeof si) != sizeof si || si.ssi_signo == 0) return;
+      if (static_cast<int>(si.ssi_signo) == vmm::image_lease_signal())
+        m.request_stop(vmm::StopReason::kError,
+                       fmt::format("{}: another process is writing or truncating the image this VM runs from; "
+                                   "stopped before it could change the guest's memory or disks (images are "
+                                   "replaced by rename, never edited in place: docs/image-format.md)",
+                                   image));
+      else
         m.request_stop(vmm::StopReason::kSignal);
     });
   }
@@ -105,11 +122,7 @@ class SignalWatcher {
 };
 
 void block_stop_signals() {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGHUP);
+  sigset_t set = watched_signals();
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   signal(SIGPIPE, SIG_IGN);
 }
@@ -149,7 +162,8 @@ class SaveProgressLine {
   bool drawn_ = false;
 };
 
-int run_machine(vmm::Machine& m, const SaveArgs& save, const std::string& api, Timings& t) {
+int run_machine(vmm::Machine& m, const SaveArgs& save, const std::string& api, Timings& t,
+                const std::string& image = {}) {
   vmm::RunOptions ro;
   ro.save_on_serial = save.on_serial;
   ro.save_path = save.path;
@@ -168,7 +182,7 @@ int run_machine(vmm::Machine& m, const SaveArgs& save, const std::string& api, T
   // Destroyed before the Machine, answering what is still pending.
   std::unique_ptr<api::ApiServer> server;
   if (!api.empty()) server = std::make_unique<api::ApiServer>(api, api::machine_submitter(m));
-  SignalWatcher signals(m);
+  SignalWatcher signals(m, image);
   t.mark("start vCPUs");
   t.print();
   auto out = m.run(ro);
@@ -240,7 +254,9 @@ int cmd_resume(const ResumeArgs& a) {
   vmm::Console console(STDIN_FILENO, STDOUT_FILENO);
   vmm::ResumeOptions ro{a.overlays, [&](const char* phase) { t.mark(phase); }};
   auto m = vmm::resume_machine(hv, img, ro, &console);
-  return run_machine(*m, a.save, a.api, t);
+  if (auto why = vmm::take_image_lease(img.fd()); !why.empty())
+    log::warn("{}: a change to the image while the VM runs will not be noticed (no read lease: {})", a.image, why);
+  return run_machine(*m, a.save, a.api, t, a.image);
 }
 
 // One line on the saved machine, ahead of the image's section listing.
