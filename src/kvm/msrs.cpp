@@ -38,6 +38,15 @@ std::span<const uint32_t> must_save_msrs() {
   return kList;
 }
 
+void advance_tsc(std::span<kvm_msr_entry> msrs, uint64_t elapsed_ns, uint32_t tsc_khz) {
+  unsigned __int128 ticks = static_cast<unsigned __int128>(elapsed_ns) * tsc_khz / 1'000'000u;
+  for (auto& e : msrs) {
+    if (e.index != kMsrIa32Tsc) continue;
+    unsigned __int128 v = static_cast<unsigned __int128>(e.data) + ticks;
+    e.data = v > UINT64_MAX ? UINT64_MAX : static_cast<uint64_t>(v);
+  }
+}
+
 void order_for_restore(std::span<kvm_msr_entry> msrs) {
   auto tsc_first = std::stable_partition(msrs.begin(), msrs.end(),
                                          [](const kvm_msr_entry& e) { return e.index == kMsrIa32Tsc; });

@@ -71,6 +71,9 @@ std::span<const uint32_t> must_save_msrs();
 // the TSC can fire at once or a whole offset late). Others keep their order.
 void order_for_restore(std::span<kvm_msr_entry> msrs);
 
+// Adds `elapsed_ns` at `tsc_khz` to the IA32_TSC entry, if any (saturating).
+void advance_tsc(std::span<kvm_msr_entry> msrs, uint64_t elapsed_ns, uint32_t tsc_khz);
+
 // `list` plus must_save_msrs(), deduplicated, order kept.
 std::vector<uint32_t> candidate_msrs(std::span<const uint32_t> list);
 

@@ -100,6 +100,19 @@ TEST(Msrs, MustSaveHasTheMtrrsAndPat) {
   for (uint32_t i = 0x268; i <= 0x26f; ++i) EXPECT_TRUE(has(i)) << std::hex << i;
 }
 
+TEST(Msrs, AdvanceTscAddsTheElapsedTicksToIa32TscOnly) {
+  std::vector<kvm_msr_entry> m(3);
+  m[0] = {kMsrIa32TscDeadline, 0, 500};
+  m[1] = {kMsrIa32Tsc, 0, 1000};
+  m[2] = {0x174, 0, 7};
+  advance_tsc(m, 2'000'000'000ull, 3'000'000);  // 2 s at 3 GHz
+  EXPECT_EQ(m[1].data, 1000u + 6'000'000'000ull);
+  EXPECT_EQ(m[0].data, 500u);
+  EXPECT_EQ(m[2].data, 7u);
+  advance_tsc(m, ~0ull, 4'000'000);  // 584 years: saturates, no wrap to a small TSC
+  EXPECT_EQ(m[1].data, ~0ull);
+}
+
 TEST(Msrs, RestoreOrderPutsTscFirstAndTscDeadlineLast) {
   std::vector<kvm_msr_entry> m(5);
   uint32_t idx[] = {0x174, kMsrIa32TscDeadline, 0x200, kMsrIa32Tsc, 0x175};

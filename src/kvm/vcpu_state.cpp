@@ -10,6 +10,7 @@
 #include "kvm/kvm_abi.h"
 #include "kvm/msrs.h"
 #include "kvm/state_props.h"
+#include "kvm/vm_state.h"
 
 namespace amber::kvm {
 namespace {
@@ -124,6 +125,9 @@ StateNode save_vcpu_state(int fd, VmShared& vm, std::span<const kvm_cpuid_entry2
   if (caps.debugregs) put_struct(n, "debugregs", get<kvm_debugregs>(fd, KVM_GET_DEBUGREGS, "KVM_GET_DEBUGREGS"));
   put_struct(n, "lapic", get<kvm_lapic_state>(fd, KVM_GET_LAPIC, "KVM_GET_LAPIC"));
   n.props["msrs"] = read_msrs(fd, saved_msr_list(fd, vm)).to_bytes();
+  // When IA32_TSC was read, for advancing it by the time the image spends
+  // on disk (restore_vcpu_state).
+  put_struct(n, "host_realtime_ns", host_realtime_ns());
 
   FlexBuf<CpuidHeader, kvm_cpuid_entry2> cp(cpuid.size());
   cp.get()->nent = static_cast<uint32_t>(cpuid.size());
@@ -176,6 +180,8 @@ std::vector<kvm_cpuid_entry2> restore_vcpu_state(int fd, const VmShared& vm, con
   auto lapic = get_struct<kvm_lapic_state>(n, kNode, "lapic");
   auto msrs = get_flex<MsrsHeader, kvm_msr_entry>(n, kNode, "msrs", kMaxSavedMsrs,
                                                 [](const MsrsHeader& h) { return h.nmsrs; });
+  std::optional<uint64_t> saved_at;
+  if (n.prop("host_realtime_ns")) saved_at = get_struct<uint64_t>(n, kNode, "host_realtime_ns");
   std::optional<kvm_vcpu_events> events;
   if (n.prop("vcpu_events")) events = get_struct<kvm_vcpu_events>(n, kNode, "vcpu_events");
 
@@ -207,6 +213,15 @@ std::vector<kvm_cpuid_entry2> restore_vcpu_state(int fd, const VmShared& vm, con
   xioctl(fd, KVM_SET_LAPIC, &lapic, "KVM_SET_LAPIC");
   // MSRs after the LAPIC: a TSC_DEADLINE write is dropped unless the LAPIC
   // timer is already in TSC-deadline mode. TSC first, TSC_DEADLINE last.
+  // The TSC moves on by the time on disk, like the kvm-clock (restore_vm_state):
+  // a Linux guest on an invariant TSC uses it as its clocksource and would
+  // otherwise be behind by that time. The vCPUs' writes land within KVM's
+  // one-second window, so KVM gives them one offset (kvm_synchronize_tsc).
+  if (saved_at) {
+    uint32_t khz = tsc_khz.value_or(0);
+    if (caps.get_tsc_khz) khz = static_cast<uint32_t>(xioctl(fd, KVM_GET_TSC_KHZ, "KVM_GET_TSC_KHZ"));
+    advance_tsc(msrs.span(), elapsed_since(*saved_at), khz);
+  }
   order_for_restore(msrs.span());
   write_msrs(fd, msrs);
   // The flags are passed back as KVM_GET_VCPU_EVENTS set them

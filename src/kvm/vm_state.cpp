@@ -21,13 +21,13 @@ constexpr Chip kChips[] = {
     {KVM_IRQCHIP_IOAPIC, "ioapic"},
 };
 
+}  // namespace
+
 uint64_t host_realtime_ns() {
   timespec ts{};
   clock_gettime(CLOCK_REALTIME, &ts);
   return uint64_t(ts.tv_sec) * 1'000'000'000ull + uint64_t(ts.tv_nsec);
 }
-
-}  // namespace
 
 uint64_t elapsed_since(uint64_t saved_realtime_ns) {
   uint64_t now = host_realtime_ns();

@@ -13,6 +13,8 @@ StateNode save_vm_state(int vm_fd, const OptionalCaps& caps);
 // is set as close to resuming as possible.
 void restore_vm_state(int vm_fd, const OptionalCaps& caps, const StateNode& n);
 
+// The host's CLOCK_REALTIME in nanoseconds.
+uint64_t host_realtime_ns();
 // Host CLOCK_REALTIME nanoseconds elapsed since `saved_realtime_ns`; 0 when
 // the host clock is behind it.
 uint64_t elapsed_since(uint64_t saved_realtime_ns);
