@@ -183,10 +183,20 @@ int run_machine(vmm::Machine& m, const SaveArgs& save, const std::string& api, T
   return out.exit_status();
 }
 
+// The format of the kernel file `path` (its bytes `kernel`); the loader's
+// error names the file.
+x86::KernelFormat detect_format(std::span<const uint8_t> kernel, const std::string& path) {
+  try {
+    return x86::detect_kernel_format(kernel);
+  } catch (const Error& e) {
+    throw Error(fmt::format("{} (kernel {})", e.what(), path));
+  }
+}
+
 // The kernel's format from its headers, read through a private read-only
 // mapping: only the header pages are touched, so a large vmlinux is not read
-// in full before the KVM check. nullopt for what cannot be mapped (a pipe):
-// the caller reads it first.
+// in full before the KVM check. nullopt for what cannot be mapped (a pipe,
+// an empty file): the caller reads it first.
 std::optional<x86::KernelFormat> probe_kernel_format(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) throw SysError(fmt::format("kernel {}", path), errno);
@@ -194,7 +204,7 @@ std::optional<x86::KernelFormat> probe_kernel_format(const std::string& path) {
   struct stat st {};
   if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size <= 0) return std::nullopt;
   Mapping map = Mapping::file(fd, size_t(st.st_size), 0, PROT_READ, MAP_PRIVATE);
-  return x86::detect_kernel_format({map.data(), map.size()});
+  return detect_format({map.data(), map.size()}, path);
 }
 
 int cmd_run(const RunArgs& a) {
@@ -203,16 +213,10 @@ int cmd_run(const RunArgs& a) {
   FileBytes kernel, bare;
   std::optional<x86::KernelFormat> format;
   if (!a.kernel.empty()) {
-    try {
-      format = probe_kernel_format(a.kernel);
-      if (!format) {
-        kernel = read_file(a.kernel, "kernel");
-        format = x86::detect_kernel_format(kernel.bytes());
-      }
-    } catch (const SysError&) {
-      throw;
-    } catch (const Error& e) {
-      throw Error(fmt::format("{} (kernel {})", e.what(), a.kernel));
+    format = probe_kernel_format(a.kernel);
+    if (!format) {
+      kernel = read_file(a.kernel, "kernel");
+      format = detect_format(kernel.bytes(), a.kernel);
     }
     bool linux_kernel = x86::is_linux_format(*format);
     check_modules(a.modules, linux_kernel);
