@@ -56,7 +56,7 @@ void parse_elf(std::span<const uint8_t> file, uint64_t low_ram_end, uint16_t mac
   img.load_start = UINT64_MAX;
   for (uint16_t i = 0; i < eh.e_phnum; ++i) {
     auto ph = read_at<Phdr>(file, eh.e_phoff + uint64_t{i} * sizeof(Phdr));
-    if (ph.p_type != kPtLoad || ph.p_memsz == 0) continue;
+    if (ph.p_type != kPtLoad || (ph.p_memsz == 0 && ph.p_filesz == 0)) continue;
     if (!in_bounds(ph.p_offset, ph.p_filesz, file.size()))
       throw Error(fmt::format("kernel: truncated {}: segment {} at {:#x}+{:#x} runs past the {}-byte file", bits, i,
                               uint64_t{ph.p_offset}, uint64_t{ph.p_filesz}, file.size()));

@@ -206,6 +206,14 @@ TEST(Multiboot, RejectsTruncatedFiles) {
   expect_error([&] { parse_multiboot(make_mb_aout(h), kRam); }, "truncated: multiboot load_addr..load_end_addr");
 }
 
+TEST(Multiboot, RejectsASegmentWithMoreFileThanMemoryBytes) {
+  auto f = make_mb_elf32();
+  auto ph = get<Elf32Phdr>(f, sizeof(Elf32Ehdr));
+  ph.p_memsz = 0;  // not skipped as empty: it has file bytes
+  put(f, sizeof(Elf32Ehdr), ph);
+  expect_error([&] { parse_multiboot(f, kRam); }, "ELF32 segment 0 has p_filesz 0x1000 > p_memsz 0x0");
+}
+
 TEST(Multiboot, RejectsImagesOutsideRamOrOverBootData) {
   auto f = make_mb_elf32();
   auto ph = get<Elf32Phdr>(f, sizeof(Elf32Ehdr));
