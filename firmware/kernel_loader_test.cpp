@@ -7,6 +7,7 @@
 
 #include "amber/layout.h"
 #include "firmware/expect_error.h"
+#include "firmware/multiboot_test_support.h"
 #include "firmware/test_support.h"
 
 namespace amber::x86 {
@@ -34,14 +35,25 @@ TEST(KernelLoader, RejectsNonKernels) {
   TestVm vm(kRam);
   expect_error([&] { load_kernel(vm.mem, {}, {}, "", kRam); }, "kernel: file is empty");
   std::vector<uint8_t> text(4096, 'x');
-  expect_error([&] { load_kernel(vm.mem, text, {}, "", kRam); }, "kernel: not a bzImage or PVH ELF");
+  expect_error([&] { load_kernel(vm.mem, text, {}, "", kRam); }, "kernel: not a bzImage");
   expect_error([&] { load_kernel(vm.mem, make_bzimage(), {}, "", 8 << 20); }, "below the minimum");
+}
+
+bool detect_may_take_two(const std::vector<uint8_t>& f) {
+  try {
+    return detect_kernel_format(f) == KernelFormat::kMultiboot;
+  } catch (const Error&) {
+    return false;
+  }
 }
 
 // Loads `f`; only success or amber::Error are acceptable outcomes.
 void load_must_not_crash(TestVm& vm, const std::vector<uint8_t>& f, const std::vector<uint8_t>& initrd) {
   try {
-    BootResult r = load_kernel(vm.mem, f, initrd, "console=ttyS0", vm.mem_bytes);
+    std::vector<BootModule> mods{{initrd, "mod.bin"}, {initrd, "again"}};
+    // Linux formats refuse two modules; so the second is only for multiboot.
+    std::span<const BootModule> given(mods.data(), detect_may_take_two(f) ? 2 : 1);
+    BootResult r = load_kernel(vm.mem, f, given, "console=ttyS0", vm.mem_bytes);
     // A successful load must point the vCPU into guest RAM.
     EXPECT_LT(r.cpu.rip, vm.mem_bytes);
     EXPECT_GE(r.cpu.rip, layout::kHighMemStart);
@@ -75,6 +87,15 @@ void fuzz(const std::vector<uint8_t>& seed, uint64_t hot_bytes, uint32_t rounds)
 
 TEST(KernelLoader, BzImageTruncationsAndByteFlipsOnlyEverThrowError) { fuzz(make_bzimage(), 0x300, 4000); }
 TEST(KernelLoader, PvhElfTruncationsAndByteFlipsOnlyEverThrowError) { fuzz(make_pvh_elf(), 0x300, 4000); }
+TEST(KernelLoader, MultibootElf32TruncationsAndByteFlipsOnlyEverThrowError) {
+  fuzz(testing::make_mb_elf32(), 0x1040, 4000);
+}
+TEST(KernelLoader, MultibootElf64TruncationsAndByteFlipsOnlyEverThrowError) {
+  fuzz(testing::make_mb_elf64(), 0x1040, 4000);
+}
+TEST(KernelLoader, MultibootAddressFieldsTruncationsAndByteFlipsOnlyEverThrowError) {
+  fuzz(testing::make_mb_aout(), 0x80, 4000);
+}
 
 }  // namespace
 }  // namespace amber::x86

@@ -63,6 +63,24 @@ bool is_elf(std::span<const uint8_t> file) {
   return file.size() >= sizeof kElfMagic && std::memcmp(file.data(), kElfMagic, sizeof kElfMagic) == 0;
 }
 
+bool has_pvh_entry_note(std::span<const uint8_t> file) {
+  if (file.size() < sizeof(Elf64Ehdr) || !is_elf(file)) return false;
+  auto eh = read_at<Elf64Ehdr>(file, 0);
+  if (eh.e_ident[4] != kElfClass64 || eh.e_phentsize != sizeof(Elf64Phdr) || eh.e_phnum > kMaxPhnum ||
+      !in_bounds(eh.e_phoff, uint64_t{eh.e_phnum} * sizeof(Elf64Phdr), file.size()))
+    return false;
+  for (uint16_t i = 0; i < eh.e_phnum; ++i) {
+    auto ph = read_at<Elf64Phdr>(file, eh.e_phoff + uint64_t{i} * sizeof(Elf64Phdr));
+    if (ph.p_type != kPtNote || !in_bounds(ph.p_offset, ph.p_filesz, file.size())) continue;
+    try {
+      if (find_entry_note(file.subspan(ph.p_offset, ph.p_filesz))) return true;
+    } catch (const Error&) {
+      // A malformed note: not found here; parse_pvh_elf() reports it.
+    }
+  }
+  return false;
+}
+
 PvhImage parse_pvh_elf(std::span<const uint8_t> file, uint64_t low_ram_end) {
   if (file.size() < sizeof(Elf64Ehdr)) throw Error(fmt::format("kernel: truncated ELF: {} bytes", file.size()));
   auto eh = read_at<Elf64Ehdr>(file, 0);
@@ -100,7 +118,8 @@ PvhImage parse_pvh_elf(std::span<const uint8_t> file, uint64_t low_ram_end) {
     img.load_end = std::max(img.load_end, ph.p_paddr + ph.p_memsz);
   }
   if (img.segments.empty()) throw Error("kernel: ELF has no PT_LOAD segment");
-  if (!entry) throw Error("kernel: ELF has no Xen PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY)");
+  if (!entry)
+    throw Error("kernel: ELF has no Xen PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY) and no multiboot header");
   bool inside = std::any_of(img.segments.begin(), img.segments.end(),
                             [&](const ElfSegment& s) { return *entry >= s.paddr && *entry - s.paddr < s.memsz; });
   if (!inside) throw Error(fmt::format("kernel: PVH entry {:#x} is outside the loaded segments", *entry));

@@ -26,6 +26,10 @@ struct PvhImage {
 // True when `file` starts with the ELF magic.
 bool is_elf(std::span<const uint8_t> file);
 
+// True when `file` is an ELF64 whose PT_NOTE segments hold the Xen PVH
+// entry note; never throws (format detection, kernel_loader.h).
+bool has_pvh_entry_note(std::span<const uint8_t> file);
+
 // Validates an ELF64 x86-64 image whose PT_LOAD segments fit in
 // [1 MiB, low_ram_end) and finds its PVH entry note. Throws Error.
 PvhImage parse_pvh_elf(std::span<const uint8_t> file, uint64_t low_ram_end);

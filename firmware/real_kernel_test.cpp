@@ -70,7 +70,7 @@ TEST(RealKernel, BzImageIsProtocol215AndLoads) {
 
   TestVm vm(kRam);
   std::vector<uint8_t> initrd(100000, 0x17);
-  BootResult r = load_kernel(vm.mem, f, initrd, "console=ttyS0 reboot=k panic=-1", kRam);
+  BootResult r = load_kernel(vm.mem, f, std::vector<BootModule>{{initrd, {}}}, "console=ttyS0 reboot=k panic=-1", kRam);
   EXPECT_EQ(r.cpu.rip, 0x100200u);
   EXPECT_EQ(r.cpu.rsi, layout::kZeroPage);
   EXPECT_THAT(r.description, HasSubstr("boot protocol 2.15"));

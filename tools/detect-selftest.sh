@@ -7,7 +7,8 @@
 #            (/sys/module/kvm_{intel,amd,pvm}); the sandbox places Linux and
 #            bare-metal guests by its answer; `amber run --kernel` on a KVM that
 #            cannot run Linux fails within 2 s with the reason and the advice,
-#            and so does `amber resume` of a Linux guest's image;
+#            and so does `amber resume` of a Linux guest's image; a multiboot
+#            kernel (a bare-metal guest) is not refused there;
 #            natively, a silent command is reported as a STALL and a long one
 #            as a TIMEOUT (exit 124), never left hanging.
 #   hidden   in a private mount namespace with /dev/null over /dev/kvm: the
@@ -20,10 +21,18 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 sandbox=$here/kvm-sandbox.sh
 amber=${1:?usage: detect-selftest.sh AMBER_BINARY}
 amber=$(realpath "$amber")
-kernel=$(realpath "$here/../build/guest/bzImage" 2>/dev/null || echo /nonexistent/bzImage)
 golden=$here/../src/snapshot/testdata/golden-1.0-raw.amber  # saved with a kernel command line
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/detect-selftest.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
+# amber reads a kernel's header to tell a Linux kernel (refused where Linux
+# cannot run) from a multiboot one, so the kernel must exist: the real one
+# when it is built, else a file with a bzImage's "HdrS" magic at 0x202.
+kernel=$(realpath "$here/../build/guest/bzImage" 2>/dev/null) || {
+  kernel=$tmp/bzImage-header
+  head -c 4096 /dev/zero >"$kernel"
+  printf 'HdrS' | dd of="$kernel" bs=1 seek=514 conv=notrunc status=none
+}
+mbkernel=$(dirname "$amber")/../guest-tests/bare/mb32.elf  # a multiboot test kernel, if built
 passed=0 failed=0
 
 ok()   { passed=$((passed + 1)); echo "PASS $*"; }
@@ -92,6 +101,21 @@ check_machine() {
     ok "$label: amber resume of a Linux guest's image refused, exit 1; --force-kvm passes the check"
   else
     bad "$label: amber resume of a Linux image gave exit $rc"; cat "$tmp/out" "$tmp/forced"
+  fi
+  # A multiboot kernel is a bare-metal guest: no refusal where those run
+  # (its checks pass: exit status (0x31 << 1) | 1 through --debug-exit).
+  if [ "$bare" != true ] || [ ! -f "$mbkernel" ]; then
+    echo "($label: no multiboot run: bare_metal_guests=$bare, kernel $mbkernel)"
+    return
+  fi
+  printf 'amber-module: detect-selftest\n' >"$tmp/mod.txt"
+  "$@" timeout 20 "$amber" run --kernel "$mbkernel" --initrd "$tmp/mod.txt" --cmdline a=b --debug-exit \
+      </dev/null >"$tmp/out" 2>&1
+  rc=$?
+  if [ "$rc" = 99 ] && ! grep -q "cannot run a Linux guest" "$tmp/out"; then
+    ok "$label: a multiboot kernel is not refused and ends with exit 99"
+  else
+    bad "$label: amber run of a multiboot kernel gave exit $rc, want 99"; cat "$tmp/out"
   fi
 }
 

@@ -17,7 +17,7 @@ struct SegmentDesc {
 struct CpuBootState {
   enum class Mode { kReal, kProtected32, kLong64 };
   Mode mode = Mode::kLong64;
-  uint64_t rip = 0, rsp = 0, rbp = 0, rsi = 0, rbx = 0, rflags = 0x2;
+  uint64_t rip = 0, rsp = 0, rbp = 0, rsi = 0, rbx = 0, rax = 0, rflags = 0x2;
   uint64_t cr0 = 0, cr3 = 0, cr4 = 0, efer = 0;
   uint64_t gdt_base = 0;
   uint16_t gdt_limit = 0;

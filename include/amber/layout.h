@@ -14,6 +14,7 @@ inline constexpr uint64_t kBootStackTop = 0x8ff0;    // initial RSP
 inline constexpr uint64_t kPml4Addr = 0x9000;        // identity page tables: PML4
 inline constexpr uint64_t kPdptAddr = 0xa000;        //   PDPT
 inline constexpr uint64_t kPdAddr = 0xb000;          //   4 PDs of 2 MiB pages (0xb000-0xefff) = 4 GiB
+inline constexpr uint64_t kMultibootInfo = 0x10000;  // multiboot information, mmap, modules, strings (64 KiB)
 inline constexpr uint64_t kCmdlineAddr = 0x20000;    // kernel command line
 inline constexpr uint64_t kCmdlineMax = 4096;
 inline constexpr uint64_t kMpTableAddr = 0x9fc00;    // MP floating pointer + table (in the EBDA)

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <optional>
 #include <thread>
 
 #include <fmt/core.h>
@@ -25,7 +26,9 @@
 #include "cli/doctor.h"
 #include "cli/options.h"
 #include "cli/timings.h"
+#include "firmware/kernel_loader.h"
 #include "firmware/memory_map.h"
+#include "firmware/multiboot.h"
 #include "kvm/kvm_hypervisor.h"
 #include "snapshot/image.h"
 #include "virtio/disk/disk_spec.h"
@@ -194,15 +197,55 @@ int run_machine(vmm::Machine& m, const SaveArgs& save, const std::string& api, T
   return out.exit_status();
 }
 
+// The format of the kernel file `path` (its bytes `kernel`); the loader's
+// error names the file.
+x86::KernelFormat detect_format(std::span<const uint8_t> kernel, const std::string& path) {
+  try {
+    return x86::detect_kernel_format(kernel);
+  } catch (const Error& e) {
+    throw Error(fmt::format("{} (kernel {})", e.what(), path));
+  }
+}
+
+// The kernel's format from its headers, read through a private read-only
+// mapping: only the header pages are touched, so a large vmlinux is not read
+// in full before the KVM check. nullopt for what cannot be mapped (a pipe,
+// an empty file): the caller reads it first.
+std::optional<x86::KernelFormat> probe_kernel_format(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw SysError(fmt::format("kernel {}", path), errno);
+  UniqueFd owner(fd);
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size <= 0) return std::nullopt;
+  Mapping map = Mapping::file(fd, size_t(st.st_size), 0, PROT_READ, MAP_PRIVATE);
+  return detect_format({map.data(), map.size()}, path);
+}
+
 int cmd_run(const RunArgs& a) {
   Timings t(a.timings);
   block_stop_signals();
-  // Before any file is read: a Linux guest on a KVM that cannot run it (PVM)
-  // would spin silently at 100% CPU.
-  if (!a.kernel.empty() && !a.force_kvm) require_linux_capable_kvm(kvm::KvmSystem::kDefaultPath);
-  FileBytes kernel, initrd, bare;
-  if (!a.kernel.empty()) kernel = read_file(a.kernel, "kernel");
-  if (!a.initrd.empty()) initrd = read_file(a.initrd, "initrd");
+  FileBytes kernel, bare;
+  std::optional<x86::KernelFormat> format;
+  if (!a.kernel.empty()) {
+    format = probe_kernel_format(a.kernel);
+    if (!format) {
+      kernel = read_file(a.kernel, "kernel");
+      format = detect_format(kernel.bytes(), a.kernel);
+    }
+    bool linux_kernel = x86::is_linux_format(*format);
+    check_modules(a.modules, linux_kernel);
+    // Before the files are read: a Linux kernel on a KVM that cannot run it
+    // (PVM) would spin silently at 100% CPU. Multiboot kernels are
+    // bare-metal guests and run there.
+    if (linux_kernel && !a.force_kvm) require_linux_capable_kvm(kvm::KvmSystem::kDefaultPath);
+    if (kernel.empty()) kernel = read_file(a.kernel, "kernel");
+  }
+  std::vector<FileBytes> module_files;
+  std::vector<x86::BootModule> modules;
+  for (const ModuleArg& m : a.modules) {
+    module_files.push_back(read_file(m.path, m.option == "--initrd" ? "initrd" : "module"));
+    modules.push_back({module_files.back().bytes(), m.multiboot_string()});
+  }
   if (!a.bare.empty()) bare = read_file(a.bare, "bare-metal guest");
   vmm::MachineConfig cfg;
   cfg.cpus = a.cpus;
@@ -221,20 +264,25 @@ int cmd_run(const RunArgs& a) {
   kvm::KvmHypervisor hv;
   vmm::Console console(STDIN_FILENO, STDOUT_FILENO);
   vmm::Machine m(hv, cfg, anonymous_ram(cfg.mem_bytes), std::move(disks), &console);
-  // The command line names the virtio devices the Machine registered; it
-  // is composed before boot_linux() loads it and is saved in images.
-  if (!a.kernel.empty()) m.set_cmdline(compose_cmdline(a.cmdline_extra, m.virtio_cmdline()));
+  // A Linux command line names the virtio devices the Machine registered;
+  // it is composed before boot_kernel() loads it and is saved in images.
+  // A multiboot kernel gets QEMU's: its file name, then --cmdline.
+  if (format == x86::KernelFormat::kMultiboot)
+    m.set_cmdline(x86::multiboot_command_line(a.kernel, a.cmdline_extra));
+  else if (format)
+    m.set_cmdline(compose_cmdline(a.cmdline_extra, m.virtio_cmdline()));
   t.mark("create VM");
   if (!bare.empty()) {
     m.boot_bare(bare.bytes());
   } else {
     std::string desc;
     try {
-      desc = m.boot_linux(kernel.bytes(), initrd.bytes());
+      desc = m.boot_kernel(kernel.bytes(), modules);
     } catch (const Error& e) {
       // The loader sees bytes, not files: name the files here.
-      throw Error(fmt::format("{} (kernel {}{}{})", e.what(), a.kernel, a.initrd.empty() ? "" : ", initrd ",
-                              a.initrd));
+      std::string files = "kernel " + a.kernel;
+      for (const ModuleArg& mod : a.modules) files += fmt::format(", {} {}", mod.option.substr(2), mod.path);
+      throw Error(fmt::format("{} ({})", e.what(), files));
     }
     if (a.verbose) fmt::print(stderr, "amber: {}\r\namber: command line: {}\r\n", desc, m.config().cmdline);
   }
@@ -242,14 +290,26 @@ int cmd_run(const RunArgs& a) {
   return run_machine(m, a.save, a.api, t);
 }
 
+// Whether an image holds a Linux guest (vmm::is_linux_guest); an image whose
+// configuration does not load is judged by its kernel command line.
+bool holds_linux_guest(const image::Image& img) {
+  if (auto* node = img.machine().child("config")) {
+    try {
+      return vmm::is_linux_guest(load_state<vmm::ConfigState>(*node, "config"));
+    } catch (const Error&) {
+    }
+  }
+  return !img.info().cmdline.empty();
+}
+
 int cmd_resume(const ResumeArgs& a) {
   Timings t(a.timings);
   block_stop_signals();
   auto img = image::Image::open(a.image);
   t.mark("open image");
-  // A Linux guest (one booted with a kernel command line) would spin
-  // silently on a KVM that cannot run Linux; bare-metal images run anywhere.
-  if (!a.force_kvm && !img.info().cmdline.empty()) require_linux_capable_kvm(kvm::KvmSystem::kDefaultPath);
+  // A Linux guest would spin silently on a KVM that cannot run Linux;
+  // bare-metal and multiboot guests run anywhere.
+  if (!a.force_kvm && holds_linux_guest(img)) require_linux_capable_kvm(kvm::KvmSystem::kDefaultPath);
   kvm::KvmHypervisor hv;
   vmm::Console console(STDIN_FILENO, STDOUT_FILENO);
   vmm::ResumeOptions ro{a.overlays, [&](const char* phase) { t.mark(phase); }};

@@ -7,7 +7,7 @@ inline constexpr const char* kMainHelp = R"(amber - a KVM hypervisor whose nativ
 Usage: amber COMMAND [OPTIONS]
 
 Commands:
-  run       boot a Linux kernel (or a bare-metal test guest)
+  run       boot a Linux or multiboot kernel (or a bare-metal test guest)
   resume    continue a VM from an image file
   inspect   describe an image file
   verify    check every checksum of an image file
@@ -26,15 +26,19 @@ tools/kvm-sandbox.sh -- amber ... (docs/sandbox.md).
 inline constexpr const char* kRunHelp = R"(Usage: amber run --kernel FILE [OPTIONS]
        amber run --bare FILE [OPTIONS]
 
-Boots a Linux kernel directly, like 'qemu -kernel'. The guest's serial
-console (ttyS0) is on stdin/stdout; on a terminal, stdin is in raw mode and
-Ctrl-A x quits (Ctrl-A Ctrl-A sends Ctrl-A). A guest reboot ends amber with
-exit status 0; SIGINT/SIGTERM stop the VM (exit status 130).
+Boots a Linux or multiboot kernel directly, like 'qemu -kernel'. The
+guest's serial console (ttyS0) is on stdin/stdout; on a terminal, stdin is
+in raw mode and Ctrl-A x quits (Ctrl-A Ctrl-A sends Ctrl-A). A guest reboot
+ends amber with exit status 0; SIGINT/SIGTERM stop the VM (exit status 130).
 
 Guest:
-  --kernel FILE       bzImage (boot protocol >= 2.06) or vmlinux ELF with a Xen PVH note
-  --initrd FILE       initial ramdisk
-  --cmdline ARGS      appended to the default command line
+  --kernel FILE       bzImage (boot protocol >= 2.06), vmlinux ELF with a Xen PVH
+                      note, or a multiboot (v1) kernel: ELF32, ELF64 or a header
+                      with address fields (told by the header; -v names it)
+  --initrd FILE       initial ramdisk; for a multiboot kernel a module, repeatable
+  --module FILE[,ARGS]  a multiboot module (repeatable), string "FILE ARGS"
+  --cmdline ARGS      multiboot: the kernel's file name, then ARGS (as QEMU);
+                      Linux: appended to the default command line
                       "console=ttyS0 reboot=k panic=-1" (plus one
                       virtio_mmio.device=4K@0xd0000000:5 entry per
                       virtio device: the disks, then the rng device);
@@ -53,9 +57,9 @@ Guest:
                       (V << 1) | 1; kept in saved images (docs/cli.md)
 
 KVM:
-  --force-kvm         boot a --kernel even where 'amber doctor' says this KVM
-                      cannot run Linux (e.g. PVM); without it amber refuses
-                      at once with the reason
+  --force-kvm         boot a Linux --kernel even where 'amber doctor' says this
+                      KVM cannot run Linux (e.g. PVM); without it amber refuses
+                      at once with the reason (multiboot kernels run anywhere)
 
 Snapshots:
   --save-on-serial TEXT  when the guest console prints TEXT, save the VM

@@ -87,6 +87,14 @@ namespace {
 
 bool is_help(const std::string& opt) { return opt == "--help" || opt == "-h"; }
 
+// --module FILE[,ARGS]: the arguments follow the first comma.
+ModuleArg parse_module(const std::string& v) {
+  size_t comma = v.find(',');
+  ModuleArg m{"--module", v.substr(0, comma), comma == std::string::npos ? "" : v.substr(comma + 1)};
+  if (m.path.empty()) throw UsageError(fmt::format("run: --module '{}': no file name before the comma", v));
+  return m;
+}
+
 Command parse_run(ArgScanner& a) {
   RunArgs r;
   while (!a.done()) {
@@ -95,7 +103,8 @@ Command parse_run(ArgScanner& a) {
     const std::string& opt = *o;
     if (is_help(opt)) return HelpArgs{kRunHelp};
     if (opt == "--kernel") r.kernel = a.value();
-    else if (opt == "--initrd") r.initrd = a.value();
+    else if (opt == "--initrd") r.modules.push_back({"--initrd", a.value(), {}});
+    else if (opt == "--module") r.modules.push_back(parse_module(a.value()));
     else if (opt == "--bare") r.bare = a.value();
     else if (opt == "--cmdline") r.cmdline_extra = a.value();
     else if (opt == "--cpus") r.cpus = uint32_t(parse_uint(a.value(), "--cpus", 1, 32));
@@ -110,8 +119,8 @@ Command parse_run(ArgScanner& a) {
     else if (!parse_save_option(a, opt, r.save)) a.unknown(opt);
   }
   if (r.kernel.empty() == r.bare.empty()) throw UsageError("run: give exactly one of --kernel FILE or --bare FILE");
-  if (!r.bare.empty() && (!r.initrd.empty() || !r.cmdline_extra.empty()))
-    throw UsageError("run: --initrd and --cmdline apply to --kernel only");
+  if (!r.bare.empty() && (!r.modules.empty() || !r.cmdline_extra.empty()))
+    throw UsageError("run: --initrd, --module and --cmdline apply to --kernel only");
   if (r.disks.size() > 16) throw UsageError("run: at most 16 disks");
   check_save("run", r.save);
   check_api("run", r.api);
@@ -224,6 +233,18 @@ Command parse_command_line(const std::vector<std::string>& argv) {
   if (cmd == "ctl") return parse_ctl(a);
   if (cmd == "doctor") return parse_doctor(a);
   throw UsageError(fmt::format("unknown command '{}' (see 'amber --help')", cmd));
+}
+
+void check_modules(const std::vector<ModuleArg>& modules, bool linux_kernel) {
+  if (!linux_kernel) return;
+  for (const ModuleArg& m : modules)
+    if (m.option != "--initrd")
+      throw UsageError(fmt::format("run: {} {}: modules are for multiboot kernels; a Linux kernel takes one --initrd",
+                                   m.option, m.path));
+  if (modules.size() > 1)
+    throw UsageError(fmt::format("run: {} --initrd files given; a Linux kernel takes one (several are for "
+                                 "multiboot kernels)",
+                                 modules.size()));
 }
 
 std::string compose_cmdline(const std::string& extra, const std::string& virtio_devices) {

@@ -17,8 +17,22 @@ struct SaveArgs {
   bool compress = false;
 };
 
+// A file handed to the kernel: --initrd FILE or --module FILE[,ARGS].
+struct ModuleArg {
+  std::string option;  // "--initrd" or "--module", for messages
+  std::string path, args;
+  // The module's string in the multiboot information: as QEMU gives it,
+  // the file name, then a space and the arguments if any.
+  std::string multiboot_string() const { return args.empty() ? path : path + " " + args; }
+  bool operator==(const ModuleArg&) const = default;
+};
+
 struct RunArgs {
-  std::string kernel, initrd, bare;
+  std::string kernel, bare;
+  // In command-line order. A Linux kernel takes one --initrd and no
+  // --module; a multiboot kernel takes them all, in this order (checked by
+  // check_modules() once the kernel's format is known).
+  std::vector<ModuleArg> modules;
   std::string cmdline_extra;
   uint32_t cpus = 1;
   uint64_t mem_bytes = 256ull << 20;
@@ -76,6 +90,10 @@ Command parse_command_line(const std::vector<std::string>& argv);
 // 1..0xffff that overlaps none of amber's own ports (UART, i8042, CMOS, POST,
 // the control port, fw_cfg). UsageError otherwise.
 uint16_t parse_debug_exit_port(const std::optional<std::string>& value);
+
+// UsageError unless `modules` suit a kernel of this kind: a Linux kernel
+// (bzImage, PVH) takes at most one --initrd and no --module.
+void check_modules(const std::vector<ModuleArg>& modules, bool linux_kernel);
 
 // The guest's kernel command line for a fresh boot: amber's defaults, the
 // virtio_mmio.device= arguments of the Machine's registered virtio devices

@@ -16,7 +16,7 @@ TEST(Options, RunWithEverything) {
                   "--then", "continue", "--compress", "--timings", "-v"});
   auto& r = std::get<RunArgs>(c);
   EXPECT_EQ(r.kernel, "bz");
-  EXPECT_EQ(r.initrd, "i.img");
+  EXPECT_EQ(r.modules, (std::vector<ModuleArg>{{"--initrd", "i.img", ""}}));
   EXPECT_EQ(r.cpus, 2u);
   EXPECT_EQ(r.mem_bytes, 1ull << 30);
   EXPECT_EQ(r.disks.size(), 2u);
@@ -25,6 +25,39 @@ TEST(Options, RunWithEverything) {
   EXPECT_TRUE(r.save.compress);
   EXPECT_TRUE(r.timings);
   EXPECT_TRUE(r.verbose);
+}
+
+TEST(Options, InitrdRepeatsAndModuleTakesArguments) {
+  auto c = parse({"run", "--kernel", "mb.elf", "--initrd", "a.txt", "--module", "b.bin,x=1 y", "--initrd=c",
+                  "--module=d.bin"});
+  auto& r = std::get<RunArgs>(c);
+  ASSERT_EQ(r.modules.size(), 4u);
+  EXPECT_EQ(r.modules[0], (ModuleArg{"--initrd", "a.txt", ""}));
+  EXPECT_EQ(r.modules[1], (ModuleArg{"--module", "b.bin", "x=1 y"}));
+  EXPECT_EQ(r.modules[2].path, "c");
+  EXPECT_EQ(r.modules[3], (ModuleArg{"--module", "d.bin", ""}));
+  // As QEMU: the file name, then its arguments.
+  EXPECT_EQ(r.modules[0].multiboot_string(), "a.txt");
+  EXPECT_EQ(r.modules[1].multiboot_string(), "b.bin x=1 y");
+  EXPECT_THROW(parse({"run", "--kernel", "k", "--module", ",args"}), UsageError);
+  EXPECT_THROW(parse({"run", "--bare", "g.bin", "--module", "m"}), UsageError);
+  EXPECT_THROW(parse({"run", "--bare", "g.bin", "--initrd", "m"}), UsageError);
+}
+
+TEST(Options, ALinuxKernelTakesOneInitrdAndNoModule) {
+  std::vector<ModuleArg> one{{"--initrd", "i", ""}}, two{{"--initrd", "i", ""}, {"--initrd", "j", ""}},
+      mod{{"--module", "m", ""}};
+  EXPECT_NO_THROW(check_modules({}, true));
+  EXPECT_NO_THROW(check_modules(one, true));
+  EXPECT_NO_THROW(check_modules(two, false));
+  EXPECT_NO_THROW(check_modules(mod, false));
+  try {
+    check_modules(two, true);
+    ADD_FAILURE() << "no error";
+  } catch (const UsageError& e) {
+    EXPECT_STREQ(e.what(), "run: 2 --initrd files given; a Linux kernel takes one (several are for multiboot kernels)");
+  }
+  EXPECT_THROW(check_modules(mod, true), UsageError);
 }
 
 TEST(Options, NoRngLeavesTheEntropyDeviceOut) {

@@ -28,6 +28,7 @@ kvm_regs boot_regs(const CpuBootState& s) {
   r.rbp = s.rbp;
   r.rsi = s.rsi;
   r.rbx = s.rbx;
+  r.rax = s.rax;  // multiboot: the loader magic (Multiboot 0.6.96 section 3.2)
   r.rflags = s.rflags | kRflagsReserved1;
   return r;
 }

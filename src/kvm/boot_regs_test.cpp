@@ -67,6 +67,12 @@ TEST(BootRegs, Protected32) {
   EXPECT_EQ(s.efer, 0u);
   EXPECT_EQ(s.cs.db, 1);
   EXPECT_EQ(s.ss.selector, 0x18);
+  // Multiboot 0.6.96 section 3.2: EAX = 0x2BADB002, EBX = the information.
+  b.rax = 0x2badb002;
+  b.rbx = 0x10000;
+  auto r = boot_regs(b);
+  EXPECT_EQ(r.rax, 0x2badb002u);
+  EXPECT_EQ(r.rbx, 0x10000u);
 }
 
 TEST(BootRegs, RealMode) {

@@ -11,6 +11,7 @@
 
 #include "amber/layout.h"
 #include "firmware/memory_map.h"
+#include "firmware/multiboot.h"
 #include "kvm/kvm_hypervisor.h"
 #include "snapshot/image.h"
 #include "vmm/machine.h"
@@ -18,11 +19,16 @@
 
 namespace amber::vmm::testing {
 
-inline std::vector<uint8_t> bare_guest(const char* name) {
-  std::ifstream f(std::string(AMBER_BARE_DIR) + "/" + name + ".bin", std::ios::binary);
-  EXPECT_TRUE(f) << "missing bare-metal guest " << name;
+// A file of the build's guest-tests/bare folder.
+inline std::string bare_guest_path(const std::string& file) { return std::string(AMBER_BARE_DIR) + "/" + file; }
+
+inline std::vector<uint8_t> bare_guest_file(const std::string& file) {
+  std::ifstream f(bare_guest_path(file), std::ios::binary);
+  EXPECT_TRUE(f) << "missing bare-metal guest " << file;
   return {std::istreambuf_iterator<char>(f), {}};
 }
+
+inline std::vector<uint8_t> bare_guest(const char* name) { return bare_guest_file(std::string(name) + ".bin"); }
 
 class TestPort : public Device {
  public:
@@ -63,6 +69,20 @@ struct BareVm {
   uint16_t ctl_port = layout::kAmberCtlPort;
 
   void boot(const char* name, uint64_t mem_bytes = 128ull << 20, bool rng = false) {
+    create(mem_bytes, rng);
+    m->boot_bare(bare_guest(name));
+  }
+  // A multiboot kernel of guest-tests/bare (e.g. "mb32.elf") booted as
+  // `amber run --kernel FILE --cmdline ARGS` boots it: QEMU's command line
+  // (the file name, then ARGS) and Machine::boot_kernel, which detects the
+  // format. Returns the loader's description.
+  std::string boot_kernel(const std::string& file, const std::vector<x86::BootModule>& modules,
+                          const std::string& args, uint64_t mem_bytes = 128ull << 20) {
+    create(mem_bytes, false);
+    m->set_cmdline(x86::multiboot_command_line(file, args));
+    return m->boot_kernel(bare_guest_file(file), modules);
+  }
+  void create(uint64_t mem_bytes, bool rng) {
     MachineConfig cfg;
     cfg.mem_bytes = mem_bytes;
     cfg.rng = rng;
@@ -72,7 +92,6 @@ struct BareVm {
     for (auto& r : x86::ram_layout(mem_bytes)) mem.add_region(r.gpa, Mapping::anonymous(r.size));
     m = std::make_unique<Machine>(hv, cfg, std::move(mem), std::vector<std::unique_ptr<block::DiskBackend>>{}, nullptr);
     attach();
-    m->boot_bare(bare_guest(name));
   }
   void resume(const image::Image& img) {
     m = resume_machine(hv, img, {}, nullptr);

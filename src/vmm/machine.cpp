@@ -92,11 +92,18 @@ void Machine::on_guest_output(std::span<const uint8_t> bytes) {
   if (trigger_.feed(bytes)) request_guest_save(/*hold_vcpu=*/false);
 }
 
-std::string Machine::boot_linux(std::span<const uint8_t> kernel, std::span<const uint8_t> initrd) {
-  auto res = x86::load_kernel(memory_, kernel, initrd, config_.cmdline, config_.mem_bytes);
+std::string Machine::boot_kernel(std::span<const uint8_t> kernel, std::span<const x86::BootModule> modules) {
+  auto res = x86::load_kernel(memory_, kernel, modules, config_.cmdline, config_.mem_bytes);
   x86::write_mptable(memory_, config_.cpus);
   vcpus_[0]->set_boot_state(res.cpu);
+  config_.kernel_format = x86::kernel_format_name(res.format);
   return res.description;
+}
+
+std::string Machine::boot_linux(std::span<const uint8_t> kernel, std::span<const uint8_t> initrd) {
+  std::vector<x86::BootModule> modules;
+  if (!initrd.empty()) modules.push_back({initrd, {}});
+  return boot_kernel(kernel, modules);
 }
 
 void Machine::boot_bare(std::span<const uint8_t> image) {

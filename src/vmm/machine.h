@@ -18,6 +18,7 @@
 #include "amber/guest_memory.h"
 #include "amber/layout.h"
 #include "amber/log.h"
+#include "firmware/boot_result.h"
 #include "hv/hypervisor.h"
 #include "virtio/disk/disk_backend.h"
 #include "vmm/console.h"
@@ -59,6 +60,11 @@ struct MachineConfig {
   // QEMU's isa-debug-exit at this port (--debug-exit; legacy/debug_exit.h),
   // layout::kDebugExitSize ports wide; 0: none.
   uint16_t debug_exit_port = 0;
+  // The format of the kernel a fresh boot loaded ("bzimage", "pvh",
+  // "multiboot": x86::kernel_format_name), saved in images so that a resume
+  // knows whether the guest is Linux (is_linux_guest()); empty for a
+  // bare-metal guest (boot_bare) and in images made before it was recorded.
+  std::string kernel_format;
   // RAM is fresh anonymous memory (a boot), not mapped from an image (a
   // resume): the image writer may then treat non-resident pages as zero.
   bool anonymous_memory = true;
@@ -122,8 +128,12 @@ class Machine {
   Machine(const Machine&) = delete;
   Machine& operator=(const Machine&) = delete;
 
-  // Fresh boot: loads the kernel (bzImage or PVH vmlinux) and returns the
-  // loader's description line.
+  // Fresh boot: loads the kernel (bzImage, PVH vmlinux or multiboot, by its
+  // header; firmware/kernel_loader.h) with its modules (a Linux kernel: at
+  // most one, the initrd) and the command line set_cmdline() gave, records
+  // its format in the configuration and returns the loader's description.
+  std::string boot_kernel(std::span<const uint8_t> kernel, std::span<const x86::BootModule> modules);
+  // The same for a Linux kernel and its initrd (may be empty: none).
   std::string boot_linux(std::span<const uint8_t> kernel, std::span<const uint8_t> initrd);
   // Fresh boot of a flat bare-metal test guest at layout::kBareLoadAddr.
   void boot_bare(std::span<const uint8_t> image);

@@ -4,6 +4,10 @@
 // without a socket.
 #include "vmm/machine_test_support.h"
 
+#include "firmware/multiboot.h"
+#include "firmware/multiboot_test_support.h"
+#include "vmm/machine_config_state.h"
+
 namespace amber::vmm {
 namespace {
 
@@ -53,6 +57,38 @@ TEST(MachineCtlPort, AConfigWithoutTheCtlPortRestoresWithTheLegacyPort) {
   auto clone = resume_machine(hv2, image, {}, nullptr);
   EXPECT_EQ(clone->config().ctl_port, 0x510);
   EXPECT_EQ(entry(*clone, "amber-ctl")->base, 0x510u);
+}
+
+// The image records the kernel's format, so a resume knows a multiboot
+// guest (bare metal: it runs on PVM) from a Linux one; older images without
+// it are judged by their kernel command line, as before.
+TEST(MachineConfigState, TheKernelFormatSaysWhetherTheGuestIsLinux) {
+  hv::FakeHypervisor hv;
+  auto cfg = small_config(/*rng=*/false);
+  auto m = make_machine(hv, cfg);
+  m->set_cmdline(x86::multiboot_command_line("mb.elf", "a=b"));
+  std::vector<uint8_t> mod(10, 1);
+  std::vector<x86::BootModule> mods{{mod, "mod.txt"}};
+  EXPECT_NE(m->boot_kernel(x86::testing::make_mb_elf32(), mods).find("multiboot ELF32"), std::string::npos);
+  ConfigState saved = load_state<ConfigState>(amber::save_state(to_state(m->config())), "config");
+  EXPECT_EQ(saved.kernel_format, "multiboot");
+  EXPECT_EQ(saved.cmdline, "mb.elf a=b");
+  EXPECT_FALSE(is_linux_guest(saved));
+  EXPECT_EQ(from_state(saved).kernel_format, "multiboot");
+
+  auto linux_cfg = [](std::string format, std::string cmdline) {
+    ConfigState c;
+    c.kernel_format = std::move(format);
+    c.cmdline = std::move(cmdline);
+    return c;
+  };
+  EXPECT_TRUE(is_linux_guest(linux_cfg("bzimage", "console=ttyS0")));
+  EXPECT_TRUE(is_linux_guest(linux_cfg("pvh", "console=ttyS0")));
+  EXPECT_TRUE(is_linux_guest(linux_cfg("", "console=ttyS0")));  // an older image of a Linux guest
+  EXPECT_FALSE(is_linux_guest(linux_cfg("", "")));              // a bare-metal guest
+  StateNode old = amber::save_state(to_state(cfg));
+  old.props.erase("kernel_format");  // made before the format was recorded
+  EXPECT_EQ(load_state<ConfigState>(old, "config").kernel_format, "");
 }
 
 // What firmware written for QEMU does to find fw_cfg: select the signature
