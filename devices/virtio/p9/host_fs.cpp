@@ -34,6 +34,13 @@ int open_beneath(int dirfd, const std::string& path, int flags, mode_t mode, Uni
   }
 }
 
+int dup_handle(int fd, UniqueFd& out) {
+  int d = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (d < 0) return errno;
+  out.reset(d);
+  return 0;
+}
+
 int stat_fd(int fd, struct stat& st) {
   return ::fstatat(fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) == 0 ? 0 : errno;
 }

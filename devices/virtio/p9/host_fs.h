@@ -31,6 +31,10 @@ int check_name(std::string_view name);
 // returned as itself (openat2(2)).
 int open_beneath(int dirfd, const std::string& path, int flags, mode_t mode, UniqueFd& out);
 
+// A second handle on the same open file (works for every O_PATH handle,
+// where openat2(fd, ".") works only for directories).
+int dup_handle(int fd, UniqueFd& out);
+
 // lstat of what an O_PATH handle holds.
 int stat_fd(int fd, struct stat& st);
 

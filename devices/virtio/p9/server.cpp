@@ -141,7 +141,7 @@ int Server::walk_step(int fd, const std::string& path, const std::string& name, 
                       std::string& out_path) {
   if (name == ".") {
     out_path = path;
-    return open_beneath(fd, "", O_PATH | O_NOFOLLOW, 0, out);
+    return dup_handle(fd, out);
   }
   if (name == "..") {
     // Resolved from the root, by name: at the root ".." is the root itself
@@ -172,7 +172,7 @@ int Server::op_walk(Reader& r, Writer& w) {
 
   UniqueFd cur;
   std::string path = from->path;
-  if (int err = open_beneath(from->handle.get(), "", O_PATH | O_NOFOLLOW, 0, cur)) return err;
+  if (int err = dup_handle(from->handle.get(), cur)) return err;
   size_t count_at = w.size();
   w.u16(0);
   uint16_t done = 0;
