@@ -55,6 +55,34 @@ TEST(MachineShare, SaveImageIsRefusedAndAnEarlierImageStays) {
   EXPECT_FALSE(m->paused());
 }
 
+TEST(MachineShare, AnApiSaveIsAnErrorAnswerAndTheVmKeepsRunning) {
+  block::testing::TempDir dir;
+  TempImage img;
+  { std::ofstream(img.path) << "an earlier image"; }
+  hv::FakeHypervisor hv;
+  auto m = make_machine(hv, share_config(dir.path()));
+  std::atomic<bool> go{false};
+  std::string answer;
+  bool paused_after = true;
+  m->post_task([&] {
+    api::Request r;
+    r.cmd = api::Cmd::kSave;
+    r.path = img.path;
+    r.then_exit = true;
+    answer = api::execute(*m, r);
+    paused_after = m->paused();
+    go = true;
+  });
+  vcpu_of(hv).push(SpinUntil{&go});
+  Watchdog dog(*m, 10s);
+  auto r = m->run({});
+  EXPECT_EQ(r.reason, StopReason::kGuestReset) << r.message << " (the save stopped the VM)";
+  EXPECT_NE(answer.find("\"ok\":false"), std::string::npos) << answer;
+  EXPECT_NE(answer.find("save refused"), std::string::npos) << answer;
+  EXPECT_FALSE(paused_after);
+  EXPECT_EQ(contents(img.path), "an earlier image");
+}
+
 TEST(MachineShare, AGuestSaveIsRefusedAndTheVmGoesOnWithThenContinue) {
   block::testing::TempDir dir;
   TempImage img;
