@@ -85,6 +85,30 @@ TEST_F(ShareTest, GuestReadsWritesAndCannotEscape) {
   EXPECT_EQ(read_file(secret), "host-secret-31337\n");
 }
 
+// The host's whole "/" read-only, as `amber exec` uses it: walks cross the
+// host's mount points (proc here) and writes are refused. (Device nodes on
+// a share are special files to v9fs: the guest opens its own device of
+// that number and never asks the server; the server refuses Tlopen of
+// them anyway, server_security_test.cpp.)
+TEST_F(ShareTest, HostRootReadOnlyCrossesMounts) {
+  write_file(*tmp_ / "mark.txt", "root-share-mark\n");
+  auto p = amber({"run", "--kernel", guest_file("bzImage"), "--initrd", guest_file("shell.cpio.gz"), "--share",
+                  "/,tag=root,ro", "--cmdline", kQuiet});
+  ASSERT_TRUE(wait_prompt(*p));
+  auto run = [&](const std::string& cmd) {
+    auto out = shell(*p, cmd);
+    return out ? *out : std::string("<no answer>");
+  };
+  ASSERT_EQ(run("mkdir -p /h && echo ok"), "ok");
+  ASSERT_EQ(run("mount -t 9p -o trans=virtio,version=9p2000.L root /h && echo m-ok"), "m-ok");
+  EXPECT_EQ(run("cat /h" + *tmp_ / "mark.txt"), "root-share-mark");
+  EXPECT_EQ(run("grep -c Linux /h/proc/version"), "1") << "a file of the host's procfs";
+  EXPECT_EQ(run("touch /h" + *tmp_ / "new 2>/dev/null || echo ro-refused"), "ro-refused");
+  ASSERT_TRUE(p->send("exit\n"));
+  EXPECT_EQ(p->wait(), ExitStatus::exited(0)) << p->transcript();
+  EXPECT_FALSE(exists(*tmp_ / "new"));
+}
+
 // docs/shares.md: a VM with a share is never saved; the refusal comes before
 // the pause and leaves an earlier image file as it was.
 TEST_F(ShareTest, SavingAVmWithAShareIsRefused) {
