@@ -61,6 +61,14 @@ int main(int argc, char** argv) {
       .add(Msg(p9::kTgetattr).u32(1).u64(p9::kGetattrBasic))
       .add(Msg(p9::kTclunk).u32(1))
       .write(dir, "session_read");
+  Seed(s | fuzz::kP9FlagDevice)
+      .add(walk(0, 1, {"file"}))
+      .add(Msg(p9::kTlopen).u32(1).u32(O_RDWR))
+      .add(Msg(p9::kTwrite).u32(1).u64(3).u32(4).raw({'w', 'x', 'y', 'z'}), 30)
+      .add(Msg(p9::kTread).u32(1).u64(0).u32(100), 40)
+      .add(Msg(p9::kTread).u32(1).u64(0).u32(100), 5)
+      .add(Msg(p9::kTclunk).u32(1), 0)
+      .write(dir, "device_zero_copy_layout");
   Seed(s)
       .add(walk(0, 1, {"dir"}))
       .add(Msg(p9::kTlcreate).u32(1).str("new").u32(O_RDWR | O_CREAT).u32(0644).u32(0))
@@ -114,6 +122,6 @@ int main(int argc, char** argv) {
       .add(walk(0, 1, std::vector<std::string>(17, "..")))
       .add(Msg(p9::kTread).u32(0).u64(0).u32(100), 5)
       .write(dir, "broken");
-  std::printf("wrote 7 seeds to %s\n", dir.c_str());
+  std::printf("wrote 8 seeds to %s\n", dir.c_str());
   return 0;
 }

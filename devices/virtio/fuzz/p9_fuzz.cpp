@@ -21,8 +21,11 @@
 
 #include "amber/log.h"
 #include "virtio/fuzz/p9_fuzz_input.h"
+#include "virtio/mmio_transport.h"
+#include "virtio/p9/p9_device.h"
 #include "virtio/p9/server.h"
 #include "virtio/p9/test_client.h"
+#include "virtio/testing/mmio_driver.h"
 
 using namespace amber;
 using namespace amber::virtio;
@@ -56,6 +59,40 @@ void check_contained(const std::string& top) {
 }
 
 uint16_t le16(const uint8_t* p) { return uint16_t(p[0] | p[1] << 8); }
+
+// One message through the virtio device: a chain with the message in two
+// readable buffers (split where `limit` says) and the reply space as an
+// 11-byte and a (limit - 11)-byte writable buffer, Linux's zero-copy read
+// layout. The used length must fit the writable bytes.
+struct DeviceRig {
+  explicit DeviceRig(std::unique_ptr<p9::Server> server)
+      : t("9p", ram.mem(), irq, std::make_unique<P9Device>(std::move(server), "fuzz")), regs(t) {
+    if (!regs.start(kFeatureVersion1 | kP9FeatureMountTag, drv)) std::abort();
+  }
+  void send(std::span<const uint8_t> msg, size_t limit) {
+    auto c = drv.chain();
+    size_t split = msg.empty() ? 0 : limit % (msg.size() + 1);
+    if (split > 0) c.readable(msg.first(split));
+    if (split < msg.size()) c.readable(msg.subspan(split));
+    uint32_t head = uint32_t(std::min<size_t>(limit, 11)), tail = uint32_t(limit - head);
+    c.writable(head > 0 ? head : 1);
+    if (tail > 0) c.writable(tail);
+    c.publish();
+    regs.notify(0);
+    auto u = drv.next_used();
+    if (!u || u->len > std::max<size_t>(limit, 1)) {
+      std::fprintf(stderr, "no used entry, or one longer than the %zu writable bytes\n", limit);
+      std::abort();
+    }
+  }
+  // Room for 64 messages and replies of 64 KiB each (the driver's buffer
+  // heap only grows).
+  testing::TestMemory ram{9u << 20};
+  testing::RecordingIrq irq;
+  testing::FakeDriver drv{ram.mem(), 16};
+  MmioTransport t;
+  testing::MmioDriver regs;
+};
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -72,12 +109,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       server->handle(p9::testing::Msg(p9::kTversion, p9::kNoTag).u32(8192).str("9P2000.L").bytes(), reply, 8192);
       server->handle(p9::testing::Msg(p9::kTattach).u32(0).u32(p9::kNoFid).str("").str("").u32(0).bytes(), reply, 8192);
     }
+    std::unique_ptr<DeviceRig> rig;
+    if (flags & fuzz::kP9FlagDevice) rig = std::make_unique<DeviceRig>(std::move(server));
     for (int i = 0; i < fuzz::kP9MaxMessages && size >= 4; ++i) {
       size_t limit = le16(data), len = std::min<size_t>(le16(data + 2), size - 4);
-      server->handle(std::span<const uint8_t>(data + 4, len), reply, limit);
-      if (reply.size() > limit || reply.size() > p9::Server::kMaxMsize) {
-        std::fprintf(stderr, "a %zu-byte reply for a %zu-byte buffer\n", reply.size(), limit);
-        std::abort();
+      if (rig) {
+        rig->send(std::span<const uint8_t>(data + 4, len), limit);
+      } else {
+        server->handle(std::span<const uint8_t>(data + 4, len), reply, limit);
+        if (reply.size() > limit || reply.size() > p9::Server::kMaxMsize) {
+          std::fprintf(stderr, "a %zu-byte reply for a %zu-byte buffer\n", reply.size(), limit);
+          std::abort();
+        }
       }
       data += 4 + len;
       size -= 4 + len;
