@@ -23,8 +23,10 @@
 #include "api/machine_api.h"
 #include "api/protocol.h"
 #include "cli/doctor.h"
+#include "cli/exec_command.h"
 #include "cli/options.h"
 #include "cli/timings.h"
+#include "exec/kconfig.h"
 #include "firmware/memory_map.h"
 #include "kvm/kvm_hypervisor.h"
 #include "snapshot/image.h"
@@ -149,7 +151,7 @@ class SaveProgressLine {
   bool drawn_ = false;
 };
 
-int run_machine(vmm::Machine& m, const SaveArgs& save, const std::string& api, Timings& t) {
+vmm::RunOutcome run_machine(vmm::Machine& m, const SaveArgs& save, const std::string& api, Timings& t) {
   vmm::RunOptions ro;
   ro.save_on_serial = save.on_serial;
   ro.save_path = save.path;
@@ -177,10 +179,12 @@ int run_machine(vmm::Machine& m, const SaveArgs& save, const std::string& api, T
   if (out.reason == vmm::StopReason::kSignal) log::info("stopped by a signal");
   if (out.reason == vmm::StopReason::kGuestExit)
     log::info("the guest ended amber through debug-exit: exit status {}", out.exit_status());
-  return out.exit_status();
+  return out;
 }
 
-int cmd_run(const RunArgs& a) {
+}  // namespace
+
+vmm::RunOutcome boot_and_run(const RunArgs& a, std::span<const uint8_t> initrd_image) {
   Timings t(a.timings);
   block_stop_signals();
   // Before any file is read: a Linux guest on a KVM that cannot run it (PVM)
@@ -216,7 +220,7 @@ int cmd_run(const RunArgs& a) {
   } else {
     std::string desc;
     try {
-      desc = m.boot_linux(kernel.bytes(), initrd.bytes());
+      desc = m.boot_linux(kernel.bytes(), initrd_image.empty() ? initrd.bytes() : initrd_image);
     } catch (const Error& e) {
       // The loader sees bytes, not files: name the files here.
       throw Error(fmt::format("{} (kernel {}{}{})", e.what(), a.kernel, a.initrd.empty() ? "" : ", initrd ",
@@ -227,6 +231,10 @@ int cmd_run(const RunArgs& a) {
   t.mark("load kernel");
   return run_machine(m, a.save, a.api, t);
 }
+
+namespace {
+
+int cmd_run(const RunArgs& a) { return boot_and_run(a, {}).exit_status(); }
 
 int cmd_resume(const ResumeArgs& a) {
   Timings t(a.timings);
@@ -240,7 +248,7 @@ int cmd_resume(const ResumeArgs& a) {
   vmm::Console console(STDIN_FILENO, STDOUT_FILENO);
   vmm::ResumeOptions ro{a.overlays, [&](const char* phase) { t.mark(phase); }};
   auto m = vmm::resume_machine(hv, img, ro, &console);
-  return run_machine(*m, a.save, a.api, t);
+  return run_machine(*m, a.save, a.api, t).exit_status();
 }
 
 // One line on the saved machine, ahead of the image's section listing.
@@ -323,6 +331,11 @@ int amber_main(const std::vector<std::string>& args) {
             return cmd_ctl(cmd);
           } else if constexpr (std::is_same_v<T, DoctorArgs>) {
             return cmd_doctor(cmd);
+          } else if constexpr (std::is_same_v<T, ExecArgs>) {
+            return cmd_exec(cmd);
+          } else if constexpr (std::is_same_v<T, KconfigArgs>) {
+            fmt::print("{}", exec::kconfig_fragment());
+            return 0;
           } else {
             return cmd_verify(cmd);
           }
