@@ -36,9 +36,9 @@ static int verbose, tty_raw_out, tty_noecho;
 static int status_share_mounted;
 
 // ---- output --------------------------------------------------------------
-static void say(const char* a, const char* b, const char* c, long err) {
-  const char* parts[] = {"amber-init: ", a, b, c};
-  for (unsigned i = 0; i < 4; ++i)
+static void say5(const char* a, const char* b, const char* c, const char* d, const char* e, long err) {
+  const char* parts[] = {"amber-init: ", a, b, c, d, e};
+  for (unsigned i = 0; i < 6; ++i)
     if (parts[i]) sys_write(2, parts[i], str_len(parts[i]));
   if (err) {
     sys_write(2, ": ", 2);
@@ -47,6 +47,8 @@ static void say(const char* a, const char* b, const char* c, long err) {
   }
   sys_write(2, "\n", 1);
 }
+
+static void say(const char* a, const char* b, const char* c, long err) { say5(a, b, c, 0, 0, err); }
 
 static void trace(const char* a, const char* b) {
   if (verbose) say(a, b, 0, 0);
@@ -146,7 +148,9 @@ static void do_mount(const char* src, const char* dir, const char* type, unsigne
   trace("mount ", dir);
   long r = sys_mount(src, dir, type, flags, opts);
   if (r < 0) {
-    say("cannot mount ", type, dir[0] ? " filesystem" : "", 0);
+    // A 9p mount of a tag no device has fails with ENOENT.
+    int no_share = str_eq(type, "9p") && r == -ENOENT;
+    say5("cannot mount ", type, " ", src, no_share ? " (no virtio-9p device has this tag)" : "", 0);
     fail("  on", dir, -r);
   }
 }
@@ -272,7 +276,7 @@ static int run_command(void) {
     }
   const char* path = env_value("PATH");
   if (!path) path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-  long seen_eacces = 0;
+  long first_error = 0;  // the first failure other than "not there", as shells report it
   unsigned clen = str_len(cmd);
   for (const char* p = path;;) {
     const char* e = p;
@@ -284,13 +288,13 @@ static int run_command(void) {
       exec_buf[dlen] = '/';
       mem_copy(exec_buf + dlen + 1, cmd, clen + 1);
       long r = sys_execve(exec_buf, args, envs);
-      if (r == -EACCES) seen_eacces = 1;
+      if (r != -ENOENT && r != -ENOTDIR && !first_error) first_error = -r;
     }
     if (!*e) break;
     p = e + 1;
   }
-  if (seen_eacces) {
-    say(cmd, ": permission denied", 0, 0);
+  if (first_error) {
+    say(cmd, 0, 0, first_error);
     return kNotExecutable;
   }
   say(cmd, ": command not found", 0, 0);
