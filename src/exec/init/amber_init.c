@@ -55,6 +55,14 @@ static void trace(const char* a, const char* b) {
 }
 
 // ---- reporting -------------------------------------------------------------
+// 1 when `path` is `dir` or below it ("/tmp" holds "/tmp" and "/tmp/x", not "/tmpx").
+static int is_under(const char* path, const char* dir) {
+  unsigned n = str_len(dir);
+  return mem_eq(path, dir, n) && (path[n] == 0 || path[n] == '/');
+}
+
+static int proc_mounted;
+
 static void report_and_end(int status) {
   sys_sync();
   // The debug-exit device: amber sees (V << 1) | 1 and ends the VM at once.
@@ -75,8 +83,15 @@ static void report_and_end(int status) {
     }
   }
   if (!reported) say("could not report the exit status to amber (no ioperm, no status share)", 0, 0, 0);
-  // Keep "reboot: Restarting system" (KERN_EMERG) off the command's output.
-  sys_syslog(SYSLOG_ACTION_CONSOLE_OFF, 0, 0);
+  // Keep "reboot: Restarting system" (KERN_EMERG) off the command's output:
+  // console_loglevel 0 prints nothing (syslog(2) cannot go below 1, sysctl can).
+  long pfd = proc_mounted ? sys_open("/newroot/proc/sys/kernel/printk", O_WRONLY, 0) : -1;
+  if (pfd >= 0) {
+    sys_write(pfd, "0", 1);
+    sys_close(pfd);
+  } else {
+    sys_syslog(SYSLOG_ACTION_CONSOLE_OFF, 0, 0);
+  }
   sys_reboot(LINUX_REBOOT_MAGIC1, LINUX_REBOOT_MAGIC2, LINUX_REBOOT_CMD_RESTART, 0);
   for (;;) sys_pause();
 }
@@ -202,17 +217,27 @@ static void setup_mounts(void) {
   static const struct {
     const char *dir, *type, *opts;
     unsigned long flags;
-    int optional;
+    int optional, tmp_like;
   } kMounts[] = {
-      {"/proc", "proc", 0, MS_NOSUID | MS_NODEV | MS_NOEXEC, 0},
-      {"/sys", "sysfs", 0, MS_NOSUID | MS_NODEV | MS_NOEXEC, 0},
-      {"/dev", "devtmpfs", "mode=0755", MS_NOSUID, 0},
-      {"/dev/pts", "devpts", "mode=0620,ptmxmode=0666", MS_NOSUID | MS_NOEXEC, 1},
-      {"/dev/shm", "tmpfs", "mode=1777", MS_NOSUID | MS_NODEV, 1},
-      {"/tmp", "tmpfs", "mode=1777", MS_NOSUID | MS_NODEV, 0},
-      {"/run", "tmpfs", "mode=0755", MS_NOSUID | MS_NODEV, 0},
+      {"/proc", "proc", 0, MS_NOSUID | MS_NODEV | MS_NOEXEC, 0, 0},
+      {"/sys", "sysfs", 0, MS_NOSUID | MS_NODEV | MS_NOEXEC, 0, 0},
+      {"/dev", "devtmpfs", "mode=0755", MS_NOSUID, 0, 0},
+      {"/dev/pts", "devpts", "mode=0620,ptmxmode=0666", MS_NOSUID | MS_NOEXEC, 1, 0},
+      {"/dev/shm", "tmpfs", "mode=1777", MS_NOSUID | MS_NODEV, 1, 0},
+      {"/tmp", "tmpfs", "mode=1777", MS_NOSUID | MS_NODEV, 0, 1},
+      {"/run", "tmpfs", "mode=0755", MS_NOSUID | MS_NODEV, 0, 1},
   };
   for (unsigned i = 0; i < sizeof kMounts / sizeof kMounts[0]; ++i) {
+    // A fresh tmpfs on /tmp or /run would hide the working directory or an
+    // --rwdir below it: then the overlay's view of the host's stays.
+    if (kMounts[i].tmp_like) {
+      int hides = is_under(cwd, kMounts[i].dir);
+      for (int j = 0; j < nrw; ++j) hides |= is_under(rw_paths[j], kMounts[i].dir);
+      if (hides) {
+        trace("no tmpfs (it would hide the working directory or an --rwdir): ", kMounts[i].dir);
+        continue;
+      }
+    }
     char* dir = (char*)in_root(kMounts[i].dir);
     long r = sys_mkdir(dir, 0755);
     if (r < 0 && r != -EEXIST) {
@@ -225,6 +250,7 @@ static void setup_mounts(void) {
     } else {
       do_mount(kMounts[i].type, dir, kMounts[i].type, kMounts[i].flags, kMounts[i].opts);
     }
+    if (i == 0) proc_mounted = 1;
   }
   for (int i = 0; i < nrw; ++i) {
     char* dir = (char*)in_root(rw_paths[i]);
