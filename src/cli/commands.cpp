@@ -31,6 +31,7 @@
 #include "kvm/kvm_hypervisor.h"
 #include "snapshot/image.h"
 #include "virtio/disk/disk_spec.h"
+#include "virtio/p9/share_spec.h"
 #include "vmm/machine.h"
 #include "vmm/machine_config_state.h"
 #include "vmm/resume.h"
@@ -205,6 +206,7 @@ vmm::RunOutcome boot_and_run(const RunArgs& a, std::span<const uint8_t> initrd_i
     disks.push_back(block::open_disk(spec));
     cfg.disks.push_back({name, spec.id, disks.back()->read_only()});
   }
+  cfg.shares = virtio::p9::parse_shares(a.shares);
   cfg.rng = a.rng;
   cfg.debug_exit_port = a.debug_exit_port;
   t.mark("read files");

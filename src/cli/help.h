@@ -39,13 +39,19 @@ Guest:
   --cmdline ARGS      appended to the default command line
                       "console=ttyS0 reboot=k panic=-1" (plus one
                       virtio_mmio.device=4K@0xd0000000:5 entry per
-                      virtio device: the disks, then the rng device);
+                      virtio device: the disks, the rng device, then
+                      the shares);
                       --verbose prints the final command line
   --bare FILE         a flat bare-metal test guest, entered in 64-bit mode at 1 MiB
   --cpus N            vCPUs, 1..32 (default 1)
   --mem SIZE          guest RAM, e.g. 256M, 2G (default 256M)
   --disk SPEC         a virtio-blk disk (repeatable: vda, vdb, ...):
                       PATH[,ro][,id=NAME][,cow[=OVERLAY]] (docs/disks.md)
+  --share SPEC        serve a host directory over virtio-9p (repeatable, up
+                      to 8): HOSTDIR[,tag=NAME][,ro]; the guest mounts it
+                      with mount -t 9p -o trans=virtio,version=9p2000.L
+                      NAME DIR; default tags share0, share1, ...; a VM with
+                      a share cannot be saved (docs/shares.md)
   --no-rng            no virtio-rng device (default: one, fed by the host's
                       getrandom, so clones of an image get fresh entropy;
                       docs/entropy.md)

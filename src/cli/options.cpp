@@ -102,6 +102,7 @@ Command parse_run(ArgScanner& a) {
     else if (opt == "--cpus") r.cpus = uint32_t(parse_uint(a.value(), "--cpus", 1, 32));
     else if (opt == "--mem") r.mem_bytes = parse_size(a.value(), "--mem");
     else if (opt == "--disk") r.disks.push_back(a.value());
+    else if (opt == "--share") r.shares.push_back(a.value());
     else if (opt == "--no-rng") { a.flag(); r.rng = false; }
     else if (opt == "--debug-exit") r.debug_exit_port = parse_debug_exit_port(a.inline_value());
     else if (opt == "--api") r.api = a.value();
@@ -114,6 +115,7 @@ Command parse_run(ArgScanner& a) {
   if (!r.bare.empty() && (!r.initrd.empty() || !r.cmdline_extra.empty()))
     throw UsageError("run: --initrd and --cmdline apply to --kernel only");
   if (r.disks.size() > 16) throw UsageError("run: at most 16 disks");
+  if (r.shares.size() > 8) throw UsageError("run: at most 8 shares");
   check_save("run", r.save);
   check_api("run", r.api);
   return r;

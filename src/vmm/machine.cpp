@@ -12,6 +12,7 @@
 #include "virtio/blk.h"
 #include "virtio/disk/disk_backend.h"
 #include "virtio/mmio_transport.h"
+#include "virtio/p9/p9_device.h"
 #include "virtio/rng.h"
 #include "virtio/virtio_spec.h"
 #include "firmware/kernel_loader.h"
@@ -78,6 +79,9 @@ void Machine::create_devices(std::vector<std::unique_ptr<block::DiskBackend>> di
     d.add_virtio(fmt::format("virtio-blk@{}", i), std::make_unique<virtio::Blk>(std::move(disks[i])));
   }
   if (config_.rng) d.add_virtio("virtio-rng", std::make_unique<virtio::Rng>());
+  for (auto& share : config_.shares)
+    d.add_virtio(fmt::format("virtio-9p@{}", share.tag),
+                 std::make_unique<virtio::P9Device>(virtio::p9::Server::open(share), share.tag));
   if (config_.debug_exit_port)
     d.add_pio(std::make_unique<dev::DebugExit>([this](int status) { request_guest_exit(status); }),
               config_.debug_exit_port, layout::kDebugExitSize, State::kStateless);
@@ -215,10 +219,32 @@ bool Machine::pause_scope(const std::function<void()>& act, bool stay_paused) {
   return true;
 }
 
+std::string Machine::save_refusal() const {
+  if (config_.shares.empty()) return {};
+  return fmt::format("a VM with a --share ({}) cannot be saved: its open host files do not fit in an image "
+                     "(docs/shares.md)",
+                     config_.shares.front().path);
+}
+
 bool Machine::triggered_save(const RunOptions& opts, RunOutcome& out) {
   if (opts.save_path.empty()) {
     log::guest_warn(unarmed_save_limit_, "the guest asked for a save, but no --save IMAGE was given; ignored");
     if (!paused_) resume_all();  // lets the vCPU that rang go on (request_guest_save)
+    return true;
+  }
+  if (std::string why = save_refusal(); !why.empty()) {
+    // Refused before pausing: the image file is not touched. Then as any
+    // failed save (below): --then exit ends the run with the error.
+    if (!paused_) resume_all();  // lets the vCPU that rang go on
+    std::string msg = fmt::format("save refused: {}", why);
+    if (!opts.then_continue) {
+      out = {StopReason::kError, msg};
+      return false;
+    }
+    if (opts.on_save_failed)
+      opts.on_save_failed(msg);
+    else
+      log::guest_warn(unarmed_save_limit_, "{}", msg);
     return true;
   }
   // Failure policy (docs/api.md): save_image puts the VM back in the run

@@ -20,6 +20,7 @@
 #include "amber/log.h"
 #include "hv/hypervisor.h"
 #include "virtio/disk/disk_backend.h"
+#include "virtio/p9/share_spec.h"
 #include "vmm/console.h"
 #include "vmm/device_registry.h"
 #include "vmm/io_thread.h"
@@ -52,6 +53,9 @@ struct MachineConfig {
   // A virtio-rng device after the disks (devices/virtio/rng.h), so guests
   // and the clones of an image get fresh host entropy (docs/entropy.md).
   bool rng = false;
+  // Host directories served over virtio-9p (--share, docs/shares.md), after
+  // virtio-rng. A VM with a share cannot be saved: save_refusal() says why.
+  std::vector<virtio::p9::ShareSpec> shares;
   // The I/O port of amber's control port (vmm/ctl_port.h, docs/api.md): a
   // boot gets layout::kAmberCtlPort; a resume keeps the image's (older
   // images: layout::kAmberCtlPortLegacy, 0x510).
@@ -137,6 +141,9 @@ class Machine {
   // successful save leaves it paused (a save followed by exit). Main loop
   // only. Progress goes to run()'s RunOptions::progress while run() runs.
   SaveResult save_image(const std::string& path, bool compress, bool stay_paused = false);
+  // Why this VM cannot be saved (it has a share); empty when it can. Every
+  // save path checks it before pausing, so no image is touched.
+  std::string save_refusal() const;
 
   // In-place reset to the image this VM was resumed from (set_origin):
   // drops the guest's private RAM changes and disk writes and re-applies the

@@ -77,6 +77,8 @@ void Machine::restore_state(const StateNode& m) {
 }
 
 SaveResult Machine::save_image(const std::string& path, bool compress, bool stay_paused) {
+  // Before pausing or opening `path`: a refused save leaves an earlier image intact.
+  if (std::string why = save_refusal(); !why.empty()) throw Error(fmt::format("save refused: {}", why));
   auto t0 = std::chrono::steady_clock::now();
   image::SaveStats stats;
   double pause_ms = 0;
