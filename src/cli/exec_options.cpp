@@ -39,8 +39,9 @@ Command parse_exec(ArgScanner& a) {
   if (vm.mem_bytes < (64ull << 20)) throw UsageError("exec: --mem must be at least 64M");
   for (auto& d : r.rwdirs)
     if (d.empty()) throw UsageError("exec: --rwdir needs a directory");
-  // Each --rwdir is a share of its own; amber's own are the root and the status share.
-  if (r.rwdirs.size() > 16) throw UsageError("exec: at most 16 --rwdir directories");
+  // Each --rwdir is a share of its own, beside amber's two (the root and the
+  // status share); together as many as `run` allows --share.
+  if (r.rwdirs.size() + vm.shares.size() > 8) throw UsageError("exec: at most 8 --rwdir and --share together");
   return r;
 }
 

@@ -55,8 +55,12 @@ TEST(ExecOptions, BadCommandLinesAreUsageErrors) {
   EXPECT_THROW(parse({"exec", "--kernel", "bz", "--verbose=1", "--", "x"}), UsageError);
   EXPECT_THROW(parse({"exec", "--kernel", "bz", "--rwdir"}), UsageError);  // option without its value
   Strings many = {"exec", "--kernel", "bz"};
-  for (int i = 0; i < 17; ++i) many.insert(many.end(), {"--rwdir", "/d" + std::to_string(i)});
-  many.insert(many.end(), {"--", "x"});
+  for (int i = 0; i < 5; ++i) many.insert(many.end(), {"--rwdir", "/d" + std::to_string(i)});
+  for (int i = 0; i < 3; ++i) many.insert(many.end(), {"--share", "/s" + std::to_string(i)});
+  auto eight = many;
+  eight.insert(eight.end(), {"--", "x"});
+  EXPECT_NO_THROW(parse(eight));
+  many.insert(many.end(), {"--share", "/one-more", "--", "x"});
   EXPECT_THROW(parse(many), UsageError);
 }
 

@@ -177,7 +177,8 @@ docs/exec.md.
 
   --kernel FILE       bzImage or PVH vmlinux (like 'amber run --kernel')
   --rwdir DIR         make DIR (and what is below it) writable through to
-                      the host, at the same path in the guest (repeatable)
+                      the host, at the same path in the guest (repeatable;
+                      with --share at most 8 together)
   --share SPEC        an extra 9p share, as with 'amber run' (docs/shares.md)
   --cpus N            vCPUs, 1..32 (default 1)
   --mem SIZE          guest RAM, at least 64M (default 256M)

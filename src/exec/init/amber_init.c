@@ -87,9 +87,11 @@ static void report_and_end(int status) {
   // console_loglevel 0 prints nothing (syslog(2) cannot go below 1, sysctl can).
   long pfd = proc_mounted ? sys_open("/newroot/proc/sys/kernel/printk", O_WRONLY, 0) : -1;
   if (pfd >= 0) {
-    sys_write(pfd, "0", 1);
+    long w = sys_write(pfd, "0\n", 2);
+    if (w != 2) say("could not write /proc/sys/kernel/printk", 0, 0, -w);
     sys_close(pfd);
   } else {
+    trace("no /proc/sys/kernel/printk: the reboot message may show", 0);
     sys_syslog(SYSLOG_ACTION_CONSOLE_OFF, 0, 0);
   }
   sys_reboot(LINUX_REBOOT_MAGIC1, LINUX_REBOOT_MAGIC2, LINUX_REBOOT_CMD_RESTART, 0);
@@ -208,8 +210,10 @@ static void setup_mounts(void) {
   make_dir("/mnt/lower");
   make_dir("/mnt/rw");
   make_dir("/newroot");
-  do_mount(root_tag, "/mnt/lower", "9p", MS_RDONLY,
-           "trans=virtio,version=9p2000.L,cache=loose,msize=262144");
+  // No cache=loose: it finds inodes by qid.path, and a server whose qid.path
+  // is the inode number alone (amber's, QEMU's without multidevs=remap)
+  // gives the roots of the host's mounts (/tmp, /proc, ...) the same one.
+  do_mount(root_tag, "/mnt/lower", "9p", MS_RDONLY, "trans=virtio,version=9p2000.L,msize=262144");
   do_mount("tmpfs", "/mnt/rw", "tmpfs", 0, "mode=0755");
   make_dir("/mnt/rw/upper");
   make_dir("/mnt/rw/work");
