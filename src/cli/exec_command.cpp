@@ -1,17 +1,20 @@
 #include "cli/exec_command.h"
 
+#include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <fstream>
-#include <sstream>
+#include <filesystem>
+#include <optional>
+#include <string_view>
 
 #include <fmt/core.h>
 
 #include "amber/error.h"
 #include "amber/layout.h"
+#include "amber/unique_fd.h"
 #include "cli/doctor.h"
 #include "exec/exec_status.h"
 #include "exec/initramfs.h"
@@ -36,14 +39,34 @@ class StatusDir {
     if (!mkdtemp(templ.data())) throw SysError(fmt::format("exec: creating a directory like {}", templ), errno);
     path_ = templ;
   }
+  // The guest may have left anything there (it is a writable share):
+  // remove_all removes symlinks, never what they point to.
   ~StatusDir() {
-    ::unlink(file().c_str());
-    ::rmdir(path_.c_str());
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
   }
   StatusDir(const StatusDir&) = delete;
   StatusDir& operator=(const StatusDir&) = delete;
   const std::string& path() const { return path_; }
   std::string file() const { return path_ + "/status"; }
+
+  // The status amber-init wrote, or nullopt (after saying why) when there is
+  // none or it is not one. Guest-controlled: a regular file only (no
+  // symlink out of the directory is followed), at most a few bytes read.
+  std::optional<int> read_status() const {
+    UniqueFd fd(::open(file().c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+    if (fd.get() < 0) return std::nullopt;
+    struct stat st {};
+    if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) {
+      fmt::print(stderr, "amber: exec: the guest's status file is not a regular file\n");
+      return std::nullopt;
+    }
+    char buf[16];
+    ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    auto v = n > 0 ? exec::status_from_file(std::string_view(buf, size_t(n))) : std::nullopt;
+    if (!v) fmt::print(stderr, "amber: exec: the guest's status file holds no status (0..255)\n");
+    return v;
+  }
 
  private:
   std::string path_;
@@ -111,17 +134,9 @@ int cmd_exec(const ExecArgs& a) {
     case vmm::StopReason::kGuestExit:
       if (auto v = exec::status_from_debug_exit(out.guest_status)) return *v;
       break;
-    case vmm::StopReason::kGuestReset: {
-      std::ifstream f(status.file());
-      if (f) {
-        std::stringstream text;
-        text << f.rdbuf();
-        if (auto v = exec::status_from_file(text.str())) return *v;
-        fmt::print(stderr, "amber: exec: the guest's status file holds '{}', not a status\n", text.str());
-        return exec::kStatusNoReport;
-      }
+    case vmm::StopReason::kGuestReset:
+      if (auto v = status.read_status()) return *v;
       break;
-    }
     case vmm::StopReason::kError: return 1;  // logged by run_machine
     case vmm::StopReason::kSignal:
     case vmm::StopReason::kQuit:
