@@ -1,8 +1,10 @@
 // Issue 13: `amber exec` boots the test kernel over the host's root (here the
 // sandbox's busybox initramfs, shared over 9p), runs one command in the
 // test's directory and exits with its status (docs/exec.md).
+#include <dirent.h>
 #include <limits.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 
 #include "harness.h"
 
@@ -74,6 +76,24 @@ TEST_F(ExecTest, TheCommandGetsItsArgumentsVerbatimAndATerminal) {
   auto r = exec({"--", "sh", "-c", "printf '[%s]' \"$@\"; tty", "sh", "a b", "", "--help", "$x"});
   EXPECT_EQ(r.status, ExitStatus::exited(0)) << r.transcript();
   EXPECT_EQ(r.out, "[a b][][--help][$x]/dev/ttyS0\n") << r.transcript();
+}
+
+// amber's status directory (for kernels without ioperm) is made in $TMPDIR
+// and removed at exit; a status of 0 comes back as 0.
+TEST_F(ExecTest, TheStatusDirectoryIsRemovedAndZeroIsZero) {
+  std::string tmpdir = *tmp_ / "tmpdir";
+  ASSERT_EQ(::mkdir(tmpdir.c_str(), 0700), 0);
+  Process p({amber_bin(), "exec", "--kernel", guest_file("bzImage"), "--", "true"},
+            Process::Options{tmp_->path(), {{"TMPDIR", tmpdir}}});
+  p.close_stdin();
+  EXPECT_EQ(p.wait(180s), ExitStatus::exited(0)) << p.transcript();
+  std::vector<std::string> left;
+  if (DIR* d = ::opendir(tmpdir.c_str())) {
+    while (auto* e = ::readdir(d))
+      if (std::string(e->d_name) != "." && std::string(e->d_name) != "..") left.push_back(e->d_name);
+    ::closedir(d);
+  }
+  EXPECT_TRUE(left.empty()) << "left in $TMPDIR: " << left[0];
 }
 
 }  // namespace
