@@ -96,5 +96,14 @@ TEST_F(ExecTest, TheStatusDirectoryIsRemovedAndZeroIsZero) {
   EXPECT_TRUE(left.empty()) << "left in $TMPDIR: " << left[0];
 }
 
+// A guest that ends without reporting (here: no init to run, so the kernel
+// panics and, with panic=-1, reboots) gives 125 and amber says why.
+TEST_F(ExecTest, AGuestThatEndsWithoutAStatusGives125AndTheReason) {
+  auto r = exec({"--cmdline", "rdinit=/no-such-init", "--", "true"});
+  EXPECT_EQ(r.status, ExitStatus::exited(125)) << r.transcript();
+  EXPECT_NE(r.err.find("amber: exec: the guest ended without reporting the command's exit status"), std::string::npos)
+      << r.transcript();
+}
+
 }  // namespace
 }  // namespace lt
