@@ -27,6 +27,14 @@ TEST(Options, RunWithEverything) {
   EXPECT_TRUE(r.verbose);
 }
 
+TEST(Options, SharesAreKeptAsRawSpecsUpToEight) {
+  auto c = parse({"run", "--kernel", "bz", "--share", "/src,ro", "--share=/tmp,tag=t"});
+  EXPECT_EQ(std::get<RunArgs>(c).shares, (std::vector<std::string>{"/src,ro", "/tmp,tag=t"}));
+  std::vector<std::string> nine = {"run", "--kernel", "bz"};
+  for (int i = 0; i < 9; ++i) nine.insert(nine.end(), {"--share", "/d"});
+  EXPECT_THROW(parse(nine), UsageError);
+}
+
 TEST(Options, NoRngLeavesTheEntropyDeviceOut) {
   auto c = parse({"run", "--kernel", "bz", "--no-rng"});
   EXPECT_FALSE(std::get<RunArgs>(c).rng);

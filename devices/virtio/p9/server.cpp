@@ -4,10 +4,12 @@
 #include "virtio/p9/server.h"
 
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/statfs.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <mutex>
 
 #include "amber/error.h"
 #include "virtio/p9/host_fs.h"
@@ -28,6 +30,16 @@ std::unique_ptr<Server> Server::open(const ShareSpec& spec) {
   UniqueFd probe;
   if (open_beneath(root.get(), "", O_PATH | O_DIRECTORY, 0, probe) == ENOSYS)
     throw Error("--share needs openat2(2), Linux 5.6 or later, to keep the guest inside the directory");
+  // Every fid holds a host descriptor and a guest may hold up to kMaxFids:
+  // lift the soft RLIMIT_NOFILE to the hard limit, once per process.
+  static std::once_flag lifted;
+  std::call_once(lifted, [] {
+    rlimit rl{};
+    if (::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+      rl.rlim_cur = rl.rlim_max;
+      ::setrlimit(RLIMIT_NOFILE, &rl);
+    }
+  });
   return std::make_unique<Server>(std::move(root), spec.read_only);
 }
 
