@@ -53,6 +53,10 @@ TEST_F(ShareTest, GuestReadsWritesAndCannotEscape) {
   EXPECT_EQ(run("dd if=/s/big of=/s/big3 bs=256k 2>/dev/null && echo dd-ok"), "dd-ok");
   EXPECT_TRUE(read_file(rw + "/big2") == big) << "cp through the share changed the bytes";
   EXPECT_TRUE(read_file(rw + "/big3") == big) << "dd through the share changed the bytes";
+  // A program on the share runs (exec maps it from v9fs: what `amber exec`
+  // relies on for a 9p root).
+  EXPECT_EQ(run("cp /bin/busybox /s/busybox && /s/busybox echo exec-ok"), "exec-ok");
+  EXPECT_EQ(run("rm /s/busybox && echo rm-ok"), "rm-ok");
   // Directory ops: mkdir, rename into it, list, remove.
   EXPECT_EQ(run("mkdir /s/d && mv /s/out.txt /s/d/m && ls /s/d"), "m");
   EXPECT_EQ(read_file(rw + "/d/m"), "guest-wrote-this\n");

@@ -11,7 +11,8 @@ namespace {
 
 // The qid path (inode) of fid `fid`.
 uint64_t ino_of(Client& c, uint32_t fid) {
-  auto b = c.getattr(fid).body();
+  auto r = c.getattr(fid);  // body() reads r's bytes: keep r alive
+  auto b = r.body();
   b.u64();
   b.u8();
   b.u32();

@@ -62,6 +62,7 @@ struct Reply {
     if (type != kRlerror || raw.size() < 11) return 0;
     return uint32_t(raw[7]) | uint32_t(raw[8]) << 8 | uint32_t(raw[9]) << 16 | uint32_t(raw[10]) << 24;
   }
+  // A Reader over this reply's bytes: valid while the Reply lives.
   Reader body() const { return Reader(std::span<const uint8_t>(raw).subspan(std::min<size_t>(7, raw.size()))); }
 };
 
