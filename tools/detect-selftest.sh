@@ -91,6 +91,17 @@ check_machine() {
     bad "$label: amber run --kernel gave exit $rc after ${ms} ms, want exit 1 within 2000 ms with the reason"
     cat "$tmp/out"
   fi
+  # amber exec boots Linux too: refused the same way, before anything else;
+  # --force-kvm gets past the check (to the missing kernel, a different error).
+  "$@" timeout 10 "$amber" exec --kernel "$kernel" -- true </dev/null >"$tmp/out" 2>&1
+  rc=$?
+  "$@" timeout 10 "$amber" exec --force-kvm --kernel "$tmp/no-such-kernel" -- true </dev/null >"$tmp/forced" 2>&1
+  if [ "$rc" = 1 ] && grep -q "cannot run a Linux guest\|is not usable" "$tmp/out" &&
+     ! grep -q "cannot run a Linux guest" "$tmp/forced" && grep -q "no-such-kernel" "$tmp/forced"; then
+    ok "$label: amber exec refused, exit 1; --force-kvm passes the check"
+  else
+    bad "$label: amber exec gave exit $rc"; cat "$tmp/out" "$tmp/forced"
+  fi
   # An image of a Linux guest (it has a kernel command line) is refused the
   # same way; --force-kvm gets past the check (this golden image then fails
   # on its test-only configuration, a different error).

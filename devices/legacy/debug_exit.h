@@ -19,9 +19,11 @@ class DebugExit final : public Device {
   // `on_exit` gets the process exit status for the written value.
   explicit DebugExit(std::function<void(int status)> on_exit) : on_exit_(std::move(on_exit)) {}
 
-  // (value << 1) | 1, as a process exit status (its low 8 bits: what
-  // QEMU's exit() leaves of it too).
-  static int exit_status(uint32_t value) { return int(((uint64_t(value) << 1) | 1) & 0xff); }
+  // ((value & 0xff) << 1) | 1: 9 bits, so that the written byte can be
+  // taken back from it (amber exec reports its command's status 0..255 this
+  // way). As a process exit status only its low 8 bits count, which are those
+  // of QEMU's (value << 1) | 1 (RunOutcome::exit_status() keeps them).
+  static int exit_status(uint32_t value) { return int(((value & 0xff) << 1) | 1); }
 
   std::string_view name() const override { return "debug-exit"; }
   void read(uint64_t offset, std::span<uint8_t> data) noexcept override;

@@ -21,10 +21,13 @@ TEST(DebugExit, AWriteOfVEndsWithStatusVShiftedLeftOrOne) {
   EXPECT_EQ(got, (std::vector<int>{1, 3, 0x21, 0x43}));
 }
 
-TEST(DebugExit, TheStatusKeepsItsLowEightBitsLikeExit) {
+TEST(DebugExit, TheStatusKeepsTheWrittenByteWhoseLowBitsAreQemus) {
   EXPECT_EQ(DebugExit::exit_status(0x7f), 0xff);
-  EXPECT_EQ(DebugExit::exit_status(0x80), 1);  // 0x101 & 0xff
-  EXPECT_EQ(DebugExit::exit_status(0xffffffff), 0xff);
+  EXPECT_EQ(DebugExit::exit_status(0x80), 0x101);  // its low 8 bits: QEMU's 1
+  EXPECT_EQ(DebugExit::exit_status(0x80) & 0xff, 1);
+  EXPECT_EQ(DebugExit::exit_status(0xff), 0x1ff);
+  EXPECT_EQ(DebugExit::exit_status(0xffffffff), 0x1ff);
+  EXPECT_EQ(DebugExit::exit_status(0x1234), 0x69);  // only the low byte counts
 }
 
 TEST(DebugExit, ReadsAreZeroAndTheDeviceIsStateless) {

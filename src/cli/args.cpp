@@ -14,7 +14,8 @@ std::optional<std::string> ArgScanner::next_option() {
   const std::string& a = args_[pos_];
   bool short_opt = a.size() == 2 && a[0] == '-' && a[1] != '-';  // -h, -v
   if ((a.rfind("--", 0) != 0 || a == "--") && !short_opt) {
-    if (!a.empty() && a[0] == '-' && a != "-") throw UsageError(fmt::format("{}: unknown option '{}' (see 'amber {} --help')", command_, a, command_));
+    // "--" ends the options (only `amber exec` takes what follows: rest()).
+    if (!a.empty() && a[0] == '-' && a != "-" && a != "--") throw UsageError(fmt::format("{}: unknown option '{}' (see 'amber {} --help')", command_, a, command_));
     return std::nullopt;
   }
   ++pos_;
@@ -48,6 +49,13 @@ std::string ArgScanner::positional(std::string_view what) {
   if (a.rfind("--", 0) == 0) throw UsageError(fmt::format("{}: expected {}, got option '{}'", command_, what, a));
   ++pos_;
   return a;
+}
+
+std::vector<std::string> ArgScanner::rest() {
+  if (!done() && args_[pos_] == "--") ++pos_;
+  std::vector<std::string> r(args_.begin() + long(pos_), args_.end());
+  pos_ = args_.size();
+  return r;
 }
 
 void ArgScanner::unknown(const std::string& opt) const {

@@ -26,6 +26,9 @@ class ArgScanner {
   std::optional<std::string> inline_value();
   // The next positional argument (not starting with "--").
   std::string positional(std::string_view what);
+  // Everything left, after one leading "--" if there is one (a command
+  // and its arguments: `amber exec ... -- CMD ARGS`). Consumes it all.
+  std::vector<std::string> rest();
   [[noreturn]] void unknown(const std::string& opt) const;
   const std::string& command() const { return command_; }
 

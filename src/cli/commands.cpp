@@ -24,8 +24,10 @@
 #include "api/machine_api.h"
 #include "api/protocol.h"
 #include "cli/doctor.h"
+#include "cli/exec_command.h"
 #include "cli/options.h"
 #include "cli/timings.h"
+#include "exec/kconfig.h"
 #include "firmware/kernel_loader.h"
 #include "firmware/memory_map.h"
 #include "firmware/multiboot.h"
@@ -166,8 +168,8 @@ class SaveProgressLine {
   bool drawn_ = false;
 };
 
-int run_machine(vmm::Machine& m, const SaveArgs& save, const std::string& api, Timings& t,
-                const std::string& image = {}) {
+vmm::RunOutcome run_machine(vmm::Machine& m, const SaveArgs& save, const std::string& api, Timings& t,
+                            const std::string& image = {}) {
   vmm::RunOptions ro;
   ro.save_on_serial = save.on_serial;
   ro.save_path = save.path;
@@ -195,7 +197,7 @@ int run_machine(vmm::Machine& m, const SaveArgs& save, const std::string& api, T
   if (out.reason == vmm::StopReason::kSignal) log::info("stopped by a signal");
   if (out.reason == vmm::StopReason::kGuestExit)
     log::info("the guest ended amber through debug-exit: exit status {}", out.exit_status());
-  return out.exit_status();
+  return out;
 }
 
 // The format of the kernel file `path` (its bytes `kernel`); the loader's
@@ -222,7 +224,9 @@ std::optional<x86::KernelFormat> probe_kernel_format(const std::string& path) {
   return detect_format({map.data(), map.size()}, path);
 }
 
-int cmd_run(const RunArgs& a) {
+}  // namespace
+
+vmm::RunOutcome boot_and_run(const RunArgs& a, std::span<const uint8_t> initrd_image) {
   Timings t(a.timings);
   block_stop_signals();
   FileBytes kernel, bare;
@@ -247,6 +251,8 @@ int cmd_run(const RunArgs& a) {
     module_files.push_back(read_file(m.path, m.option == "--initrd" ? "initrd" : "module"));
     modules.push_back({module_files.back().bytes(), m.multiboot_string()});
   }
+  // amber exec's initramfs, made in memory (src/exec), in place of --initrd.
+  if (!initrd_image.empty()) modules = {{initrd_image, "initramfs"}};
   if (!a.bare.empty()) bare = read_file(a.bare, "bare-metal guest");
   vmm::MachineConfig cfg;
   cfg.cpus = a.cpus;
@@ -292,6 +298,8 @@ int cmd_run(const RunArgs& a) {
   return run_machine(m, a.save, a.api, t);
 }
 
+namespace {
+
 // Whether an image holds a Linux guest (vmm::is_linux_guest); an image whose
 // configuration does not load is judged by its kernel command line.
 bool holds_linux_guest(const image::Image& img) {
@@ -303,6 +311,8 @@ bool holds_linux_guest(const image::Image& img) {
   }
   return !img.info().cmdline.empty();
 }
+
+int cmd_run(const RunArgs& a) { return boot_and_run(a, {}).exit_status(); }
 
 int cmd_resume(const ResumeArgs& a) {
   Timings t(a.timings);
@@ -318,7 +328,7 @@ int cmd_resume(const ResumeArgs& a) {
   auto m = vmm::resume_machine(hv, img, ro, &console);
   if (auto why = vmm::take_image_lease(img.fd()); !why.empty())
     log::warn("{}: a change to the image while the VM runs will not be noticed (no read lease: {})", a.image, why);
-  return run_machine(*m, a.save, a.api, t, a.image);
+  return run_machine(*m, a.save, a.api, t, a.image).exit_status();
 }
 
 // One line on the saved machine, ahead of the image's section listing.
@@ -401,6 +411,11 @@ int amber_main(const std::vector<std::string>& args) {
             return cmd_ctl(cmd);
           } else if constexpr (std::is_same_v<T, DoctorArgs>) {
             return cmd_doctor(cmd);
+          } else if constexpr (std::is_same_v<T, ExecArgs>) {
+            return cmd_exec(cmd);
+          } else if constexpr (std::is_same_v<T, KconfigArgs>) {
+            fmt::print("{}", exec::kconfig_fragment());
+            return 0;
           } else {
             return cmd_verify(cmd);
           }

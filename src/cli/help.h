@@ -13,6 +13,8 @@ Commands:
   verify    check every checksum of an image file
   ctl       send a command to a running VM's control socket (--api)
   doctor    which KVM this machine has, and whether Linux guests can run on it
+  exec      boot a kernel over the host's files, run one command, exit with its status
+  kconfig   print the kernel options amber run and amber exec need
 
 Options:
   -h, --help     show this help ('amber COMMAND --help' for a command)
@@ -164,6 +166,48 @@ PVM runs bare-metal guests but not Linux: use the QEMU-TCG sandbox
   -h, --help      show this help
 
 Exit status 0 whenever the report was made, whatever it says.
+)";
+
+inline constexpr const char* kExecHelp = R"(Usage: amber exec --kernel FILE [OPTIONS] -- CMD [ARGS...]
+
+Boots FILE (a kernel built with the options of 'amber kconfig') with the
+host's / as its root, read-only over 9p under a tmpfs overlay (writes stay in
+the guest), runs CMD in the current directory with the console as its
+terminal, and exits with CMD's status: its exit code, 128+N when signal N
+ended it, 127 when CMD was not found, 126 when it could not be executed,
+125 when the guest could not set up (amber-init says why) or ended without
+reporting. No initrd is needed: amber writes a tiny one itself. See
+docs/exec.md.
+
+  --kernel FILE       bzImage or PVH vmlinux (like 'amber run --kernel')
+  --rwdir DIR         make DIR (and what is below it) writable through to
+                      the host, at the same path in the guest (repeatable;
+                      with --share at most 8 together)
+  --share SPEC        an extra 9p share, as with 'amber run' (docs/shares.md)
+  --cpus N            vCPUs, 1..32 (default 1)
+  --mem SIZE          guest RAM, at least 64M (default 256M)
+  --cmdline ARGS      appended to the kernel command line
+  --force-kvm         run even where 'amber doctor' says this KVM cannot run
+                      Linux (e.g. PVM)
+  --timings           print how long each start-up phase took (stderr)
+  -v, --verbose       kernel messages, amber-init's steps and the command line
+  -h, --help          show this help
+
+The command sees the variables PATH, HOME, TERM, LANG, USER and LOGNAME of
+amber's environment (those that are set) and runs as root in the guest.
+)";
+
+inline constexpr const char* kKconfigHelp = R"(Usage: amber kconfig
+
+Prints the kernel options a guest kernel needs for 'amber run' (virtio-mmio
+devices from the command line, virtio-blk, virtio-rng, serial console,
+initramfs, PVH) and 'amber exec' (9p over virtio, overlayfs, devtmpfs,
+tmpfs), as a fragment for the kernel's scripts/kconfig/merge_config.sh:
+
+  amber kconfig > amber.config
+  scripts/kconfig/merge_config.sh -m .config amber.config && make olddefconfig
+
+  -h, --help  show this help
 )";
 
 }  // namespace amber::cli

@@ -8,6 +8,7 @@
 #include "amber/error.h"
 #include "amber/layout.h"
 #include "cli/args.h"
+#include "cli/exec_options.h"
 #include "cli/help.h"
 
 namespace amber::cli {
@@ -234,6 +235,8 @@ Command parse_command_line(const std::vector<std::string>& argv) {
   if (cmd == "verify") return parse_image_command<VerifyArgs>(a, kVerifyHelp, false);
   if (cmd == "ctl") return parse_ctl(a);
   if (cmd == "doctor") return parse_doctor(a);
+  if (cmd == "exec") return parse_exec(a);
+  if (cmd == "kconfig") return parse_kconfig(a);
   throw UsageError(fmt::format("unknown command '{}' (see 'amber --help')", cmd));
 }
 

@@ -77,11 +77,24 @@ struct DoctorArgs {
   std::string device = "/dev/kvm";
 };
 
+// amber exec --kernel FILE [OPTIONS] -- CMD [ARGS...] (docs/exec.md). `vm`
+// holds the options it shares with run (kernel, cpus, mem, shares, cmdline,
+// verbose, timings, force_kvm); cmd_exec adds its own shares and initramfs.
+struct ExecArgs {
+  RunArgs vm;
+  std::vector<std::string> rwdirs;   // --rwdir DIR, as given
+  std::vector<std::string> command;  // CMD ARGS...
+};
+
+// amber kconfig
+struct KconfigArgs {};
+
 struct HelpArgs {
   std::string text;
 };
 
-using Command = std::variant<HelpArgs, RunArgs, ResumeArgs, InspectArgs, VerifyArgs, CtlArgs, DoctorArgs>;
+using Command =
+    std::variant<HelpArgs, RunArgs, ResumeArgs, InspectArgs, VerifyArgs, CtlArgs, DoctorArgs, ExecArgs, KconfigArgs>;
 
 Command parse_command_line(const std::vector<std::string>& argv);
 

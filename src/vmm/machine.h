@@ -118,7 +118,7 @@ struct RunOutcome {
     switch (reason) {
       case StopReason::kError: return 1;
       case StopReason::kSignal: return 130;
-      case StopReason::kGuestExit: return guest_status;
+      case StopReason::kGuestExit: return guest_status & 0xff;  // 9 bits wide (DebugExit::exit_status)
       default: return 0;
     }
   }
