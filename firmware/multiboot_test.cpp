@@ -115,10 +115,12 @@ TEST(Multiboot, LoadsAnElf32WithModulesCommandLineAndInformation) {
   ASSERT_EQ(info.mmap_length, map.size() * sizeof(MultibootMmapEntry));
   for (size_t i = 0; i < map.size(); ++i) {
     auto e = vm.mem.read_obj<MultibootMmapEntry>(info.mmap_addr + i * sizeof(MultibootMmapEntry)).value();
-    EXPECT_EQ(e.size, 20u);
-    EXPECT_EQ(e.base_addr, map[i].addr);
-    EXPECT_EQ(e.length, map[i].size);
-    EXPECT_EQ(e.type, map[i].type);
+    // The record is packed (base_addr at offset 4): copies, not references,
+    // go to EXPECT_EQ (UBSan: misaligned reference binding).
+    EXPECT_EQ(uint32_t{e.size}, 20u);
+    EXPECT_EQ(uint64_t{e.base_addr}, map[i].addr);
+    EXPECT_EQ(uint64_t{e.length}, map[i].size);
+    EXPECT_EQ(uint32_t{e.type}, map[i].type);
   }
   // Everything the information points at lies below 1 MiB, away from the
   // kernel, and outside the RAM the map offers above 1 MiB.
