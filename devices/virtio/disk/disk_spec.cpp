@@ -1,5 +1,6 @@
 #include "virtio/disk/disk_spec.h"
 
+#include "amber/option_list.h"
 #include "virtio/disk/cow_disk.h"
 #include "virtio/disk/raw_disk.h"
 
@@ -11,33 +12,22 @@ constexpr size_t kMaxId = 256;
 
 DiskSpec DiskSpec::parse(std::string_view text) {
   DiskSpec spec;
-  size_t comma = text.find(',');
-  spec.path = std::string(text.substr(0, comma));
-  if (spec.path.empty()) throw UsageError(fmt::format("--disk '{}': missing file name", text));
-  bool seen_ro = false, seen_id = false;
-  while (comma != std::string_view::npos) {
-    text.remove_prefix(comma + 1);
-    comma = text.find(',');
-    std::string_view opt = text.substr(0, comma);
-    std::string_view key = opt.substr(0, opt.find('='));
-    bool has_value = key.size() != opt.size();
-    std::string_view value = has_value ? opt.substr(key.size() + 1) : std::string_view{};
-    bool repeated = false;
-    if (key == "ro" && !has_value) {
-      repeated = std::exchange(seen_ro, true);
+  auto list = split_option_list(text, "--disk", "file name");
+  spec.path = std::string(list.subject);
+  for (auto& o : list.options) {
+    if (o.key == "ro" && !o.has_value) {
       spec.read_only = true;
-    } else if (key == "id" && has_value) {
-      repeated = std::exchange(seen_id, true);
-      if (value.empty() || value.size() > kMaxId) throw UsageError(fmt::format("--disk: id must be 1 to {} bytes", kMaxId));
-      spec.id = std::string(value);
-    } else if (key == "cow") {
-      repeated = std::exchange(spec.cow, true);
-      if (has_value && value.empty()) throw UsageError("--disk: cow= needs an overlay file name");
-      spec.overlay = std::string(value);
+    } else if (o.key == "id" && o.has_value) {
+      if (o.value.empty() || o.value.size() > kMaxId)
+        throw UsageError(fmt::format("--disk: id must be 1 to {} bytes", kMaxId));
+      spec.id = std::string(o.value);
+    } else if (o.key == "cow") {
+      if (o.has_value && o.value.empty()) throw UsageError("--disk: cow= needs an overlay file name");
+      spec.cow = true;
+      spec.overlay = std::string(o.value);
     } else {
-      throw UsageError(fmt::format("--disk: unknown option '{}' (expected ro, id=NAME, cow or cow=OVERLAY)", opt));
+      throw UsageError(fmt::format("--disk: unknown option '{}' (expected ro, id=NAME, cow or cow=OVERLAY)", o.text));
     }
-    if (repeated) throw UsageError(fmt::format("--disk: option '{}' given twice", key));
   }
   return spec;
 }

@@ -3,9 +3,9 @@
 #include <fmt/core.h>
 
 #include <set>
-#include <utility>
 
 #include "amber/error.h"
+#include "amber/option_list.h"
 
 namespace amber::virtio::p9 {
 
@@ -18,33 +18,21 @@ bool valid_tag_char(char c) {
 
 ShareSpec ShareSpec::parse(std::string_view text) {
   ShareSpec spec;
-  size_t comma = text.find(',');
-  spec.path = std::string(text.substr(0, comma));
-  if (spec.path.empty()) throw UsageError(fmt::format("--share '{}': missing host directory", text));
-  bool seen_ro = false, seen_tag = false;
-  while (comma != std::string_view::npos) {
-    text.remove_prefix(comma + 1);
-    comma = text.find(',');
-    std::string_view opt = text.substr(0, comma);
-    std::string_view key = opt.substr(0, opt.find('='));
-    bool has_value = key.size() != opt.size();
-    std::string_view value = has_value ? opt.substr(key.size() + 1) : std::string_view{};
-    bool repeated = false;
-    if (key == "ro" && !has_value) {
-      repeated = std::exchange(seen_ro, true);
+  auto list = split_option_list(text, "--share", "host directory");
+  spec.path = std::string(list.subject);
+  for (auto& o : list.options) {
+    if (o.key == "ro" && !o.has_value) {
       spec.read_only = true;
-    } else if (key == "tag" && has_value) {
-      repeated = std::exchange(seen_tag, true);
-      if (value.empty() || value.size() > kMaxTag)
+    } else if (o.key == "tag" && o.has_value) {
+      if (o.value.empty() || o.value.size() > kMaxTag)
         throw UsageError(fmt::format("--share: tag must be 1 to {} bytes", kMaxTag));
-      for (char c : value)
+      for (char c : o.value)
         if (!valid_tag_char(c))
-          throw UsageError(fmt::format("--share: tag '{}' may hold only letters, digits, '.', '_' and '-'", value));
-      spec.tag = std::string(value);
+          throw UsageError(fmt::format("--share: tag '{}' may hold only letters, digits, '.', '_' and '-'", o.value));
+      spec.tag = std::string(o.value);
     } else {
-      throw UsageError(fmt::format("--share: unknown option '{}' (expected tag=NAME or ro)", opt));
+      throw UsageError(fmt::format("--share: unknown option '{}' (expected tag=NAME or ro)", o.text));
     }
-    if (repeated) throw UsageError(fmt::format("--share: option '{}' given twice", key));
   }
   return spec;
 }
