@@ -93,6 +93,20 @@ class Queue {
   // writable buffers (§2.7.8). False when the used ring is outside RAM (the
   // queue is then broken).
   bool add_used(const GuestMemory& mem, uint16_t head, uint32_t len) noexcept;
+  // Pops every published chain into `chain` and returns it with the used
+  // length serve(chain) gives; true if any was returned. pop() hands out at
+  // most queue-size chains per avail index update, so a driver that never
+  // consumes cannot keep this going. For devices whose requests never fail
+  // as a whole (rng, 9p).
+  template <class Serve>
+  bool serve_all(const GuestMemory& mem, Chain& chain, Serve&& serve) noexcept {
+    bool used = false;
+    while (pop(mem, chain) == PopStatus::kChain) {
+      if (!add_used(mem, chain.head, serve(chain))) break;
+      used = true;
+    }
+    return used;
+  }
   // Whether the driver wants an interrupt for the used entries added since
   // the last call: EVENT_IDX's used_event (§2.7.10) or, without it, the
   // VIRTQ_AVAIL_F_NO_INTERRUPT flag (§2.7.7).

@@ -29,15 +29,7 @@ void Rng::read_config(uint64_t, std::span<uint8_t> data) const noexcept { std::m
 
 bool Rng::process_queue(uint32_t index, Queue& q, const GuestMemory& mem) noexcept {
   if (index != 0) return false;
-  bool used = false;
-  // pop() hands out at most queue-size chains per avail index update, so a
-  // guest that never consumes cannot keep this loop going.
-  while (q.pop(mem, chain_) == PopStatus::kChain) {
-    uint32_t len = serve(chain_, mem);
-    if (!q.add_used(mem, chain_.head, len)) break;
-    used = true;
-  }
-  return used;
+  return q.serve_all(mem, chain_, [&](const Chain& c) { return serve(c, mem); });
 }
 
 uint32_t Rng::serve(const Chain& chain, const GuestMemory& mem) noexcept {

@@ -34,14 +34,7 @@ void P9Device::write_config(uint64_t offset, std::span<const uint8_t> data) noex
 
 bool P9Device::process_queue(uint32_t index, Queue& q, const GuestMemory& mem) noexcept {
   if (index != 0) return false;
-  bool used = false;
-  // pop() hands out at most queue-size chains per avail index update.
-  while (q.pop(mem, chain_) == PopStatus::kChain) {
-    uint32_t len = serve(chain_, mem);
-    if (!q.add_used(mem, chain_.head, len)) break;
-    used = true;
-  }
-  return used;
+  return q.serve_all(mem, chain_, [&](const Chain& c) { return serve(c, mem); });
 }
 
 uint32_t P9Device::serve(const Chain& chain, const GuestMemory& mem) noexcept {
