@@ -23,14 +23,17 @@ int open_beneath(int dirfd, const std::string& path, int flags, mode_t mode, Uni
   how.flags = uint64_t(flags | O_CLOEXEC);
   how.mode = (flags & (O_CREAT | O_TMPFILE)) ? mode : 0;
   how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
-  for (;;) {
+  // EAGAIN: a concurrent rename on the host raced the lookup (openat2(2));
+  // retried a bounded number of times, so host-side churn cannot hold the
+  // device's thread.
+  constexpr int kTries = 64;
+  for (int i = 0;; ++i) {
     long fd = ::syscall(SYS_openat2, dirfd, path.empty() ? "." : path.c_str(), &how, sizeof how);
     if (fd >= 0) {
       out.reset(int(fd));
       return 0;
     }
-    // EAGAIN: a concurrent rename on the host raced the lookup (openat2(2)).
-    if (errno != EINTR && errno != EAGAIN) return errno;
+    if ((errno != EINTR && errno != EAGAIN) || i == kTries) return errno;
   }
 }
 
