@@ -5,6 +5,7 @@
 #include <cstring>
 #include <map>
 
+#include <fmt/core.h>
 #include <gtest/gtest.h>
 
 #include "amber/mapping.h"
@@ -279,6 +280,39 @@ TEST(KvmState, TscAdvancesByTheTimeOnDisk) {
   }
   EXPECT_GE(now, saved + two_s) << "khz " << khz;
   EXPECT_LT(now, saved + two_s + 30 * khz * 1000) << "khz " << khz;  // under 30 s of real time on top
+}
+
+// Issue 11: an image whose guest was shown a CPU feature this host lacks
+// resumed, and the guest would hit #UD whenever it used it. The resume is
+// refused up front, naming the feature.
+TEST(KvmState, AFeatureTheHostLacksIsRefusedByName) {
+  KvmHypervisor h;
+  Machine a(h);
+  a.vcpu = a.vm->create_vcpu(0, 1);
+  StateNode s = a.vcpu->save_state();
+  auto& cpuid = s.props["cpuid"];
+  auto* e = reinterpret_cast<kvm_cpuid_entry2*>(cpuid.data() + sizeof(CpuidHeader));
+  size_t n = (cpuid.size() - sizeof(CpuidHeader)) / sizeof(kvm_cpuid_entry2);
+  kvm_cpuid_entry2* leaf7 = nullptr;
+  for (size_t i = 0; i < n; ++i)
+    if (e[i].function == 7 && e[i].index == 0) leaf7 = &e[i];
+  ASSERT_NE(leaf7, nullptr) << "no CPUID leaf 7 in the saved table";
+  // A leaf-7 EBX bit this host does not give a vCPU: the saved table is
+  // what a fresh vCPU got here (PVM grants more than its
+  // KVM_GET_SUPPORTED_CPUID lists, so that is not the baseline).
+  int bit = 31;
+  while (bit >= 0 && (leaf7->ebx & (1u << bit))) --bit;
+  ASSERT_GE(bit, 0) << "this host offers every leaf-7 EBX feature";
+  leaf7->ebx |= 1u << bit;
+  Machine b(h);
+  b.vcpu = b.vm->create_vcpu(0, 1);
+  try {
+    b.vcpu->restore_state(s);
+    ADD_FAILURE() << "restored a guest shown a feature the host lacks";
+  } catch (const Error& err) {
+    EXPECT_NE(std::string(err.what()).find(fmt::format("leaf 0x7 EBX bit {}", bit)), std::string::npos) << err.what();
+    EXPECT_NE(std::string(err.what()).find("lacks 1 feature"), std::string::npos) << err.what();
+  }
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "amber/log.h"
+#include "kvm/cpu_features.h"
 #include "kvm/fd.h"
 #include "kvm/kvm_abi.h"
 #include "kvm/msrs.h"
@@ -87,20 +88,51 @@ uint32_t le32(const std::vector<uint8_t>& p) {
 
 }  // namespace
 
+namespace {
+
+// KVM_GET_CPUID2: the table the vCPU holds; nullopt where it cannot be read.
+std::optional<std::vector<kvm_cpuid_entry2>> get_vcpu_cpuid(int fd) {
+  FlexBuf<CpuidHeader, kvm_cpuid_entry2> out(kMaxCpuidEntries);
+  out.get()->nent = static_cast<uint32_t>(kMaxCpuidEntries);
+  if (ioctl_retry(fd, kKvmGetCpuid2, out.get()) < 0 || out.get()->nent > kMaxCpuidEntries) {
+    log::debug("KVM_GET_CPUID2: {}", std::strerror(errno));
+    return std::nullopt;
+  }
+  auto got = out.span().first(out.get()->nent);
+  return std::vector<kvm_cpuid_entry2>(got.begin(), got.end());
+}
+
+}  // namespace
+
 std::vector<kvm_cpuid_entry2> set_vcpu_cpuid(int fd, std::span<const kvm_cpuid_entry2> table) {
   FlexBuf<CpuidHeader, kvm_cpuid_entry2> in(table.size());
   in.get()->nent = static_cast<uint32_t>(table.size());
   in.assign(table);
   xioctl(fd, kKvmSetCpuid2, in.get(), "KVM_SET_CPUID2");
-  FlexBuf<CpuidHeader, kvm_cpuid_entry2> out(kMaxCpuidEntries);
-  out.get()->nent = static_cast<uint32_t>(kMaxCpuidEntries);
-  if (ioctl_retry(fd, kKvmGetCpuid2, out.get()) < 0 || out.get()->nent > kMaxCpuidEntries) {
-    log::debug("KVM_GET_CPUID2: {}; keeping the CPUID table as set", std::strerror(errno));
-    return {table.begin(), table.end()};
-  }
-  auto got = out.span().first(out.get()->nent);
-  return {got.begin(), got.end()};
+  if (auto got = get_vcpu_cpuid(fd)) return *got;
+  return {table.begin(), table.end()};  // keeping the table as set
 }
+
+namespace {
+
+// The baseline is the table this host gave the fresh vCPU at creation (its
+// supported CPUID, adjusted; PVM rewrites it, and its
+// KVM_GET_SUPPORTED_CPUID lists far fewer features than it then grants),
+// else KVM_GET_SUPPORTED_CPUID.
+void check_cpu_features(int fd, const VmShared& vm, std::span<const kvm_cpuid_entry2> image) {
+  auto host = get_vcpu_cpuid(fd);
+  if (!host && vm.sys) host = vm.sys->supported_cpuid();
+  if (!host) return;
+  auto missing = missing_cpu_features(image, *host);
+  if (missing.empty()) return;
+  std::string list;
+  for (auto& m : missing) list += (list.empty() ? "" : ", ") + m;
+  throw Error(fmt::format("this host's CPU, as KVM offers it, lacks {} feature{} the image's guest was given: {}; "
+                          "resume the image on a host that has {}",
+                          missing.size(), missing.size() == 1 ? "" : "s", list, missing.size() == 1 ? "it" : "them"));
+}
+
+}  // namespace
 
 StateNode save_vcpu_state(int fd, VmShared& vm, std::span<const kvm_cpuid_entry2> cpuid) {
   const auto& caps = vm.caps;
@@ -184,6 +216,11 @@ std::vector<kvm_cpuid_entry2> restore_vcpu_state(int fd, const VmShared& vm, con
   if (n.prop("host_realtime_ns")) saved_at = get_struct<uint64_t>(n, kNode, "host_realtime_ns");
   std::optional<kvm_vcpu_events> events;
   if (n.prop("vcpu_events")) events = get_struct<kvm_vcpu_events>(n, kNode, "vcpu_events");
+
+  // Pre-flight, after the image checks and before any change: a feature the
+  // guest was shown but this host lacks would be a #UD (or worse) whenever
+  // the guest next uses it.
+  check_cpu_features(fd, vm, cpuid.span());
 
   // 2. Apply, in the order of docs/vcpu-state.md.
   // CPUID first: it decides which MSRs, XSAVE components and CR4 bits the

@@ -1,0 +1,51 @@
+#include "kvm/cpu_features.h"
+
+#include <gtest/gtest.h>
+
+namespace amber::kvm {
+namespace {
+
+kvm_cpuid_entry2 entry(uint32_t fn, uint32_t index, uint32_t eax, uint32_t ebx, uint32_t ecx, uint32_t edx,
+                       bool indexed = false) {
+  kvm_cpuid_entry2 e{};
+  e.function = fn;
+  e.index = index;
+  e.flags = indexed ? KVM_CPUID_FLAG_SIGNIFCANT_INDEX : 0;
+  e.eax = eax;
+  e.ebx = ebx;
+  e.ecx = ecx;
+  e.edx = edx;
+  return e;
+}
+
+TEST(CpuFeatures, TheSameTableLacksNothing) {
+  std::vector<kvm_cpuid_entry2> t = {entry(1, 0, 0, 0, 0x7ffafbff, 0xbfebfbff), entry(7, 0, 0, 0xd19f4fbb, 0, 0, true)};
+  EXPECT_TRUE(missing_cpu_features(t, t).empty());
+}
+
+TEST(CpuFeatures, MissingBitsAreNamed) {
+  std::vector<kvm_cpuid_entry2> image = {entry(1, 0, 0, 0, (1u << 28) | (1u << 20), 0),
+                                         entry(7, 0, 0, (1u << 5) | (1u << 16) | (1u << 1), 0, 0, true),
+                                         entry(7, 1, 1u << 4, 0, 0, 0, true)};
+  std::vector<kvm_cpuid_entry2> host = {entry(1, 0, 0, 0, 1u << 20, 0), entry(7, 0, 0, 1u << 5, 0, 0, true),
+                                        entry(7, 1, 0, 0, 0, 0, true)};
+  auto m = missing_cpu_features(image, host);
+  EXPECT_EQ(m, (std::vector<std::string>{"avx (leaf 0x1 ECX bit 28)", "leaf 0x7 EBX bit 1",
+                                         "avx512f (leaf 0x7 EBX bit 16)", "avx_vnni (leaf 0x7.1 EAX bit 4)"}));
+}
+
+TEST(CpuFeatures, BitsTheVmmOrTheGuestDecideAreNotHostFeatures) {
+  // OSXSAVE, TSC-deadline, hypervisor, HTT, OSPKE.
+  std::vector<kvm_cpuid_entry2> image = {entry(1, 0, 0, 0, (1u << 27) | (1u << 24) | (1u << 31), 1u << 28),
+                                         entry(7, 0, 0, 0, 1u << 4, 0, true)};
+  std::vector<kvm_cpuid_entry2> host = {entry(1, 0, 0, 0, 0, 0), entry(7, 0, 0, 0, 0, 0, true)};
+  EXPECT_TRUE(missing_cpu_features(image, host).empty());
+}
+
+TEST(CpuFeatures, ALeafTheHostLacksCountsAllItsBits) {
+  std::vector<kvm_cpuid_entry2> image = {entry(0x80000007, 0, 0, 0, 0, 1u << 8)};
+  EXPECT_EQ(missing_cpu_features(image, {}), (std::vector<std::string>{"invtsc (leaf 0x80000007 EDX bit 8)"}));
+}
+
+}  // namespace
+}  // namespace amber::kvm
