@@ -38,7 +38,7 @@ ci=${CI:-false}
 build=${AMBER_BUILD_DIR:-build}
 asan=${AMBER_ASAN_DIR:-build-asan}
 log_dir="$root/$build/test-logs"
-passed=0 failed=0 skipped=0 kvm_skipped=0 infra_events=0
+passed=0 failed=0 skipped=0 kvm_skipped=0 infra_events=0 tf_retries=0
 failures=()
 
 say() { printf '\n=== %s\n' "$*"; }
@@ -149,6 +149,10 @@ script_suite() {
   passed=$((passed + p)); failed=$((failed + f))
   echo "$label: $p passed, $f failed"
   count_infra "$log" "$label"
+  # ci-inner.sh's one proven retry (docs/testing.md "Known sandbox flakes").
+  local r
+  r=$(grep -ac '^RETRY: resume .*triple-faulted' "$log")
+  tf_retries=$((tf_retries + r))
   if [ "$rc" -ne 0 ] || [ -z "$line" ] || [ "$f" -ne 0 ]; then failures+=("$label (exit $rc)"); fi
 }
 
@@ -190,6 +194,7 @@ if [ "$ci" = true ] && [ "$kvm_skipped" -gt 0 ]; then
   failures+=("$kvm_skipped KVM test(s) skipped in CI")
 fi
 [ "$infra_events" -eq 0 ] || echo "!!! $infra_events sandbox infrastructure event(s) (L1 froze or reset) were retried; see above" >&2
+[ "$tf_retries" -eq 0 ] || echo "!!! $tf_retries sandbox guest triple fault(s) were retried (docs/testing.md \"Known sandbox flakes\"); see RETRY above" >&2
 echo "$passed passed, $failed failed, $skipped skipped"
 if [ ${#failures[@]} -gt 0 ]; then
   echo "FAILED: ${failures[*]}" >&2

@@ -78,11 +78,12 @@ job_ok() {  # i
 retried=0
 while [ $i -le "$n" ]; do
   want="job-$i-$((i * i))"
-  # Inside the QEMU-TCG sandbox about 1 clone in 40 dies of a guest triple
-  # fault under this concurrency (docs/testing.md: "Known sandbox flakes";
-  # AMD KVM resets the vCPU on shutdown, so its registers cannot tell where).
-  # There, and only for that signature, the job is run once more, alone,
-  # and says so loudly. On real KVM nothing is retried.
+  # Inside the QEMU-TCG sandbox about 1 VM in 20 dies of a guest triple
+  # fault under this concurrency, fresh boots as often as resumed clones:
+  # the sandbox's fault, not the resume path's (docs/testing.md "Known
+  # sandbox flakes", tools/experiments/triple-fault.sh). There, and only for
+  # that signature, the job is run once more, alone, and says so loudly;
+  # tools/test.sh counts it. On real KVM nothing is retried.
   if ! job_ok $i && [ "${AMBER_SANDBOX_L1:-0}" = 1 ] && grep -q 'triple fault' "err.$i"; then
     echo "RETRY: resume $i: the guest triple-faulted ($(tr -d '\r' <"err.$i" | grep -m1 'triple fault')); running it once more"
     retried=$((retried + 1))
