@@ -109,6 +109,12 @@ struct ImageInfo {
   std::string cmdline, note;
 };
 
+class Image;
+// Throws unless every byte of `img`'s file in [from, to) is zero.
+// Filesystem holes (SEEK_DATA/SEEK_HOLE) are zero without reading them;
+// allocated blocks are read. `after` names what precedes the gap in the error.
+void check_zero_gap(const Image& img, uint64_t from, uint64_t to, const std::string& after, std::vector<uint8_t>& buf);
+
 // This host's RAM plus swap (sysinfo(2)): the most guest RAM a resume maps.
 uint64_t host_memory_bytes();
 
@@ -176,6 +182,9 @@ class Image {
     std::string what;
   };
   void check_zero_gaps(uint64_t end, std::vector<Covered> data, std::vector<uint8_t>& buf) const;
+  // The bytes a file written by amber allocates in 4 KiB blocks: the header
+  // block, the metadata, every run, frame and extent, rounded to blocks.
+  uint64_t written_block_bytes() const;
   std::string path_;
   UniqueFd fd_;
   uint64_t file_size_ = 0;

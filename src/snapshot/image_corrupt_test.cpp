@@ -5,6 +5,7 @@ extern "C" {
 #include <libfdt.h>
 }
 
+#include <cstring>
 #include <functional>
 
 #include "snapshot/image.h"
@@ -117,6 +118,37 @@ TEST(ImageCorrupt, EveryFlippedByteIsCaughtByOpenOrVerify) {
     EXPECT_EQ(missed, 0u) << "of " << tried;
     EXPECT_TRUE(Image::open(path).verify().ok);
   }
+}
+
+// Issue 11: RAM holes under 2 MiB are mapped from the file, and a byte
+// flipped there reached the resumed guest. map_ram now proves them zero.
+TEST(ImageCorrupt, AByteInASmallRamHoleIsRefusedByMapRam) {
+  Saved s;  // data pages 0, 1, 100, 511 of 512: holes of 98 and 410 pages
+  auto img = Image::open(s.path);
+  uint64_t hole_byte = img.ram_regions()[0].file_offset + 50 * 4096 + 7;
+  EXPECT_NO_THROW(img.map_ram(0));
+  testing::flip_byte(s.path, hole_byte);
+  auto changed = Image::open(s.path);  // the metadata is intact: open succeeds
+  try {
+    changed.map_ram(0);
+    ADD_FAILURE() << "mapped a RAM hole holding a non-zero byte";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("RAM region 0"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("image was changed"), std::string::npos) << e.what();
+  }
+}
+
+// A non-sparse copy (every hole an allocated block of zeros) still maps:
+// the holes are read and found zero.
+TEST(ImageCorrupt, ANonSparseCopyMaps) {
+  Saved s;
+  auto bytes = testing::read_file(s.path);
+  std::string copy = s.dir.file("dense.amber");
+  testing::write_bytes_new(copy, bytes);  // writes every byte, zeros included
+  auto img = Image::open(copy);
+  Mapping m = img.map_ram(0);
+  EXPECT_EQ(m.data()[50 * 4096], 0);
+  EXPECT_EQ(std::memcmp(m.data() + 100 * 4096, s.ram.data() + 100 * 4096, 4096), 0);
 }
 
 TEST(ImageCorrupt, TruncationAtAnyLengthIsError) {

@@ -33,9 +33,8 @@ struct Checker {
   }
 };
 
-// Throws unless every byte of `fd` in [from, to) is zero. Filesystem holes
-// (SEEK_DATA/SEEK_HOLE) are zero without reading them; allocated blocks are
-// read. `after` names what precedes the gap in the error.
+}  // namespace
+
 void check_zero_gap(const Image& img, uint64_t from, uint64_t to, const std::string& after, std::vector<uint8_t>& buf) {
   constexpr uint64_t kStep = 4ull << 20;
   uint64_t pos = from;
@@ -61,8 +60,6 @@ void check_zero_gap(const Image& img, uint64_t from, uint64_t to, const std::str
     }
   }
 }
-
-}  // namespace
 
 // `data` starts with an empty entry at the section's start; the section ends
 // at `end`. The file may end earlier: the rest is an implicit hole.
