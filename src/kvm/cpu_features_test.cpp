@@ -2,21 +2,12 @@
 
 #include <gtest/gtest.h>
 
+#include "kvm/cpuid_test_support.h"
+
 namespace amber::kvm {
 namespace {
 
-kvm_cpuid_entry2 entry(uint32_t fn, uint32_t index, uint32_t eax, uint32_t ebx, uint32_t ecx, uint32_t edx,
-                       bool indexed = false) {
-  kvm_cpuid_entry2 e{};
-  e.function = fn;
-  e.index = index;
-  e.flags = indexed ? KVM_CPUID_FLAG_SIGNIFCANT_INDEX : 0;
-  e.eax = eax;
-  e.ebx = ebx;
-  e.ecx = ecx;
-  e.edx = edx;
-  return e;
-}
+using testing::entry;
 
 TEST(CpuFeatures, TheSameTableLacksNothing) {
   std::vector<kvm_cpuid_entry2> t = {entry(1, 0, 0, 0, 0x7ffafbff, 0xbfebfbff), entry(7, 0, 0, 0xd19f4fbb, 0, 0, true)};

@@ -4,6 +4,7 @@
 
 #include <cstring>
 #include <map>
+#include <span>
 
 #include <fmt/core.h>
 #include <gtest/gtest.h>
@@ -65,6 +66,12 @@ std::unique_ptr<Machine> resume(hv::Hypervisor& h, const Saved& s) {
   m->vm->restore_state(s.vm);  // VM first, then its vCPUs (docs/vcpu-state.md)
   m->vcpu->restore_state(s.vcpu);
   return m;
+}
+
+// The entries of a saved flexible-array property (msrs, cpuid), in place.
+template <class Header, class Entry>
+std::span<Entry> entries_of(std::vector<uint8_t>& prop) {
+  return {reinterpret_cast<Entry*>(prop.data() + sizeof(Header)), (prop.size() - sizeof(Header)) / sizeof(Entry)};
 }
 
 TEST(KvmState, LongModeCounterContinuesAfterImmediateExitSaveRestore) {
@@ -130,23 +137,19 @@ TEST(KvmState, MtrrsRoundTrip) {
   m.reset();
   const std::map<uint32_t, uint64_t> want = {
       {0x200, 0x80000000ull | 0 /* UC */}, {0x201, 0xfc0000800ull /* 1 GiB, valid */}, {0x250, 0x0606060606060606ull}};
-  auto& msrs = s.vcpu.props["msrs"];
-  auto* e = reinterpret_cast<kvm_msr_entry*>(msrs.data() + sizeof(MsrsHeader));
-  size_t n = (msrs.size() - sizeof(MsrsHeader)) / sizeof(kvm_msr_entry), found = 0;
-  for (size_t i = 0; i < n; ++i)
-    if (auto it = want.find(e[i].index); it != want.end()) {
-      e[i].data = it->second;
+  size_t found = 0;
+  for (auto& e : entries_of<MsrsHeader, kvm_msr_entry>(s.vcpu.props["msrs"]))
+    if (auto it = want.find(e.index); it != want.end()) {
+      e.data = it->second;
       ++found;
     }
   ASSERT_EQ(found, want.size()) << "the MTRRs are not in the saved MSR list";
   auto r = resume(h, s);
   Saved again = save(*r);
-  auto& m2 = again.vcpu.props["msrs"];
-  auto* e2 = reinterpret_cast<const kvm_msr_entry*>(m2.data() + sizeof(MsrsHeader));
-  size_t n2 = (m2.size() - sizeof(MsrsHeader)) / sizeof(kvm_msr_entry);
+  auto e2 = entries_of<MsrsHeader, kvm_msr_entry>(again.vcpu.props["msrs"]);
   for (auto [index, value] : want) {
-    auto* hit = std::find_if(e2, e2 + n2, [&](const kvm_msr_entry& x) { return x.index == index; });
-    ASSERT_NE(hit, e2 + n2) << std::hex << index;
+    auto hit = std::find_if(e2.begin(), e2.end(), [&](const kvm_msr_entry& x) { return x.index == index; });
+    ASSERT_NE(hit, e2.end()) << std::hex << index;
     EXPECT_EQ(hit->data, value) << std::hex << index;
   }
 }
@@ -252,12 +255,9 @@ TEST(KvmState, TscAdvancesByTheTimeOnDisk) {
   Machine a(h);
   a.vcpu = a.vm->create_vcpu(0, 1);
   StateNode s = a.vcpu->save_state();
-  auto tsc_of = [](const StateNode& n) -> uint64_t {
-    auto& p = *n.prop("msrs");
-    auto* e = reinterpret_cast<const kvm_msr_entry*>(p.data() + sizeof(MsrsHeader));
-    size_t count = (p.size() - sizeof(MsrsHeader)) / sizeof(kvm_msr_entry);
-    for (size_t i = 0; i < count; ++i)
-      if (e[i].index == 0x10) return e[i].data;
+  auto tsc_of = [](StateNode n) -> uint64_t {
+    for (auto& e : entries_of<MsrsHeader, kvm_msr_entry>(n.props["msrs"]))
+      if (e.index == 0x10) return e.data;
     ADD_FAILURE() << "no IA32_TSC in the saved MSRs";
     return 0;
   };
@@ -290,12 +290,9 @@ TEST(KvmState, AFeatureTheHostLacksIsRefusedByName) {
   Machine a(h);
   a.vcpu = a.vm->create_vcpu(0, 1);
   StateNode s = a.vcpu->save_state();
-  auto& cpuid = s.props["cpuid"];
-  auto* e = reinterpret_cast<kvm_cpuid_entry2*>(cpuid.data() + sizeof(CpuidHeader));
-  size_t n = (cpuid.size() - sizeof(CpuidHeader)) / sizeof(kvm_cpuid_entry2);
   kvm_cpuid_entry2* leaf7 = nullptr;
-  for (size_t i = 0; i < n; ++i)
-    if (e[i].function == 7 && e[i].index == 0) leaf7 = &e[i];
+  for (auto& e : entries_of<CpuidHeader, kvm_cpuid_entry2>(s.props["cpuid"]))
+    if (e.function == 7 && e.index == 0) leaf7 = &e;
   ASSERT_NE(leaf7, nullptr) << "no CPUID leaf 7 in the saved table";
   // A leaf-7 EBX bit this host does not give a vCPU: the saved table is
   // what a fresh vCPU got here (PVM grants more than its
