@@ -167,6 +167,17 @@ void FakeVcpu::set_boot_state(const CpuBootState& s) {
 
 std::string FakeVcpu::describe_registers() { return fmt::format("rip={:#x}", regs_.rip); }
 
+DebugRegs FakeVcpu::debug_registers() {
+  DebugRegs r = debug_regs_;
+  r.rip = regs_.rip;
+  return r;
+}
+
+void FakeVcpu::set_debug_registers(const DebugRegs& r) {
+  debug_regs_ = r;
+  regs_.rip = r.rip;
+}
+
 StateNode FakeVcpu::save_state() {
   collect_filled();
   return amber::save_state(regs_);

@@ -116,6 +116,11 @@ class FakeVcpu final : public Vcpu {
   StateNode save_state() override;
   void restore_state(const StateNode& n) override;
   std::string describe_registers() override;
+  // A stored register file whose rip is regs().rip; the guest-debug
+  // settings are only recorded (guest_debug()).
+  DebugRegs debug_registers() override;
+  void set_debug_registers(const DebugRegs& r) override;
+  void set_guest_debug(const GuestDebug& d) override { guest_debug_ = d; }
 
   // ---- scripting ----
   void push(Step step);
@@ -134,6 +139,7 @@ class FakeVcpu final : public Vcpu {
   FakeVcpuState& regs() { return regs_; }
   uint32_t total() const { return total_; }
   uint64_t run_calls() const { return run_calls_; }
+  const GuestDebug& guest_debug() const { return guest_debug_; }
 
  private:
   void collect_filled();
@@ -149,6 +155,8 @@ class FakeVcpu final : public Vcpu {
   std::optional<CpuBootState> boot_;
   FakeVcpuState regs_;
   uint64_t run_calls_ = 0;
+  DebugRegs debug_regs_;
+  GuestDebug guest_debug_;
 };
 
 class FakeHypervisor final : public Hypervisor {

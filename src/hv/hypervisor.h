@@ -12,6 +12,7 @@
 #include "amber/cpu_boot_state.h"
 #include "amber/irq.h"
 #include "amber/state.h"
+#include "hv/debug_regs.h"
 
 namespace amber::hv {
 
@@ -43,7 +44,15 @@ struct Interrupted {};     // KVM_RUN returned EINTR or immediate_exit was set
 struct InternalError {
   std::string what;
 };
-using VcpuExit = std::variant<IoIn, IoOut, MmioRead, MmioWrite, Halt, Shutdown, SystemReset, Interrupted, InternalError>;
+// KVM_EXIT_DEBUG: a guest-debug event (single step, a breakpoint the
+// debugger set). Only while GuestDebug::enable is on.
+struct DebugTrap {
+  uint32_t exception = 0;  // 1: #DB (step, hardware breakpoint), 3: #BP (int3)
+  uint64_t pc = 0;         // linear address (CS base + RIP)
+  uint64_t dr6 = 0, dr7 = 0;
+};
+using VcpuExit =
+    std::variant<IoIn, IoOut, MmioRead, MmioWrite, Halt, Shutdown, SystemReset, Interrupted, InternalError, DebugTrap>;
 
 class Vcpu {
  public:
@@ -62,6 +71,11 @@ class Vcpu {
   // One line with the registers that tell where a guest died ("rip=... cr2=
   // ..."), for the report of a triple fault. On the vCPU's own thread.
   virtual std::string describe_registers() = 0;
+  // For the gdb stub (src/gdb), on the vCPU's own thread while it is out
+  // of run(): the register file, and the guest-debug controls.
+  virtual DebugRegs debug_registers() = 0;
+  virtual void set_debug_registers(const DebugRegs& r) = 0;
+  virtual void set_guest_debug(const GuestDebug& d) = 0;
 };
 
 // How guest RAM regions are registered (KVM memory slots).

@@ -51,6 +51,8 @@ hv::VcpuExit decode_exit(kvm_run& run, size_t mmap_size) {
         default:
           return hv::InternalError{fmt::format("KVM_EXIT_SYSTEM_EVENT: type {}", run.system_event.type)};
       }
+    case KVM_EXIT_DEBUG:
+      return hv::DebugTrap{run.debug.arch.exception, run.debug.arch.pc, run.debug.arch.dr6, run.debug.arch.dr7};
     case KVM_EXIT_FAIL_ENTRY:
       return hv::InternalError{fmt::format("KVM_EXIT_FAIL_ENTRY: hardware_entry_failure_reason {:#x} on cpu {}",
                                            run.fail_entry.hardware_entry_failure_reason, run.fail_entry.cpu)};

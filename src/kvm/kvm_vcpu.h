@@ -28,6 +28,10 @@ class KvmVcpu final : public hv::Vcpu {
   StateNode save_state() override;
   void restore_state(const StateNode& n) override;
   std::string describe_registers() override;
+  // kvm_vcpu_debug.cpp
+  hv::DebugRegs debug_registers() override;
+  void set_debug_registers(const hv::DebugRegs& d) override;
+  void set_guest_debug(const hv::GuestDebug& g) override;
 
   int fd() const noexcept { return fd_.get(); }
   const std::vector<kvm_cpuid_entry2>& cpuid() const noexcept { return cpuid_; }

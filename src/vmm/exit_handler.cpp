@@ -44,6 +44,9 @@ ExitResult handle_exit(const hv::VcpuExit& exit, const Bus& pio, const Bus& mmio
           [](const hv::SystemReset&) -> ExitResult { return {ExitAction::kReset, {}}; },
           [](const hv::Interrupted&) -> ExitResult { return {ExitAction::kInterrupted, {}}; },
           [](const hv::InternalError& e) -> ExitResult { return {ExitAction::kError, e.what}; },
+          // One the debugger did not take (it detached while the trap was
+          // on its way): the guest goes on.
+          [](const hv::DebugTrap&) -> ExitResult { return {}; },
       },
       exit);
 }

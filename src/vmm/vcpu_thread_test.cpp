@@ -32,6 +32,9 @@ class SpinningVcpu : public hv::Vcpu {
   }
   void restore_state(const StateNode&) override {}
   std::string describe_registers() override { return "rip=0"; }
+  hv::DebugRegs debug_registers() override { return {}; }
+  void set_debug_registers(const hv::DebugRegs&) override {}
+  void set_guest_debug(const hv::GuestDebug&) override {}
 
   std::atomic<bool> immediate_exit_{false};
   std::atomic<uint64_t> runs_{0};
