@@ -31,6 +31,7 @@
 #include "firmware/kernel_loader.h"
 #include "firmware/memory_map.h"
 #include "firmware/multiboot.h"
+#include "gdb/stub.h"
 #include "kvm/kvm_hypervisor.h"
 #include "snapshot/image.h"
 #include "virtio/disk/disk_spec.h"
@@ -168,8 +169,8 @@ class SaveProgressLine {
   bool drawn_ = false;
 };
 
-vmm::RunOutcome run_machine(vmm::Machine& m, const SaveArgs& save, const std::string& api, Timings& t,
-                            const std::string& image = {}) {
+vmm::RunOutcome run_machine(vmm::Machine& m, const SaveArgs& save, const std::string& api, const GdbArgs& gdb,
+                            Timings& t, const std::string& image = {}) {
   vmm::RunOptions ro;
   ro.save_on_serial = save.on_serial;
   ro.save_path = save.path;
@@ -189,9 +190,19 @@ vmm::RunOutcome run_machine(vmm::Machine& m, const SaveArgs& save, const std::st
   std::unique_ptr<api::ApiServer> server;
   if (!api.empty()) server = std::make_unique<api::ApiServer>(api, api::machine_submitter(m));
   SignalWatcher signals(m, image);
+  // Listening before the VM starts: a busy port fails the command at once.
+  std::unique_ptr<gdb::Stub> stub;
+  if (!gdb.endpoint.empty()) {
+    stub = std::make_unique<gdb::Stub>(m, gdb.endpoint, gdb.wait, kvm::KvmSystem::kDefaultPath);
+    ro.start_paused = gdb.wait;
+    if (!stub->note().empty()) log::warn("gdb: {}", stub->note());
+    fmt::print(stderr, "amber: gdb stub on {}{}\r\n", stub->address(),
+               gdb.wait ? "; the vCPUs wait for gdb to continue them" : "");
+  }
   t.mark("start vCPUs");
   t.print();
   auto out = m.run(ro);
+  if (stub) stub->vm_ended(out.exit_status());
   if (server) server->stop();
   if (out.reason == vmm::StopReason::kError) log::error("{}", out.message);
   if (out.reason == vmm::StopReason::kSignal) log::info("stopped by a signal");
@@ -295,7 +306,7 @@ vmm::RunOutcome boot_and_run(const RunArgs& a, std::span<const uint8_t> initrd_i
     if (a.verbose) fmt::print(stderr, "amber: {}\r\namber: command line: {}\r\n", desc, m.config().cmdline);
   }
   t.mark("load kernel");
-  return run_machine(m, a.save, a.api, t);
+  return run_machine(m, a.save, a.api, a.gdb, t);
 }
 
 namespace {
@@ -328,7 +339,7 @@ int cmd_resume(const ResumeArgs& a) {
   auto m = vmm::resume_machine(hv, img, ro, &console);
   if (auto why = vmm::take_image_lease(img.fd()); !why.empty())
     log::warn("{}: a change to the image while the VM runs will not be noticed (no read lease: {})", a.image, why);
-  return run_machine(*m, a.save, a.api, t, a.image).exit_status();
+  return run_machine(*m, a.save, a.api, a.gdb, t, a.image).exit_status();
 }
 
 // One line on the saved machine, ahead of the image's section listing.

@@ -83,6 +83,12 @@ Control:
                       stale socket is replaced): status, pause, resume,
                       save, stop, reset; see 'amber ctl --help', docs/api.md
 
+Debugging (docs/debugging.md):
+  --gdb PORT|unix:PATH  serve gdb's remote protocol on 127.0.0.1:PORT (0: a
+                      free port, printed) or a unix socket: one gdb thread per
+                      vCPU, breakpoints, watchpoints, single step, Ctrl-C
+  --gdb-wait          keep the vCPUs stopped until gdb continues them
+
 Other:
   --timings           print how long each start-up phase took (stderr)
   -v, --verbose       print the boot details and final command line (stderr)
@@ -103,6 +109,9 @@ is never modified. Console and exit status as with 'amber run'.
                             save again, as with 'amber run'
   --api PATH                control socket, as with 'amber run'; its
                             'reset' command returns the VM to IMAGE in place
+  --gdb PORT|unix:PATH, --gdb-wait
+                            debug the resumed guest with gdb, as with
+                            'amber run'
   --timings                 print how long each resume phase took (stderr)
   -v, --verbose             more detail on stderr
   --force-kvm               resume a Linux guest even where 'amber doctor'

@@ -42,6 +42,30 @@ void check_save(const std::string& cmd, const SaveArgs& s) {
   if (!s.on_serial.empty() && s.path.empty()) throw UsageError(cmd + ": --save-on-serial needs --save IMAGE");
 }
 
+// --gdb and --gdb-wait, shared by run and resume; false when `opt` is neither.
+bool parse_gdb_option(ArgScanner& a, const std::string& opt, GdbArgs& g) {
+  if (opt == "--gdb") {
+    g.endpoint = a.value();
+    const std::string& e = g.endpoint;
+    bool unix_path = e.rfind("unix:", 0) == 0 && e.size() > 5 && e.size() - 5 <= 107;
+    bool port = !e.empty() && e.size() <= 5 && e.find_first_not_of("0123456789") == std::string::npos &&
+                std::stoul(e) <= 65535;
+    if (!unix_path && !port)
+      throw UsageError(fmt::format("{}: --gdb takes a TCP port (0-65535) or unix:PATH (at most 107 bytes), not '{}'",
+                                   a.command(), e));
+  } else if (opt == "--gdb-wait") {
+    a.flag();
+    g.wait = true;
+  } else {
+    return false;
+  }
+  return true;
+}
+
+void check_gdb(const std::string& cmd, const GdbArgs& g) {
+  if (g.wait && g.endpoint.empty()) throw UsageError(cmd + ": --gdb-wait needs --gdb PORT|unix:PATH");
+}
+
 void check_api(const std::string& cmd, const std::string& api) {
   if (api.empty()) return;
   if (api.size() > 107) throw UsageError(cmd + ": --api: the socket path is longer than 107 bytes");
@@ -118,7 +142,7 @@ Command parse_run(ArgScanner& a) {
     else if (opt == "--timings") { a.flag(); r.timings = true; }
     else if (opt == "--verbose" || opt == "-v") { a.flag(); r.verbose = true; }
     else if (opt == "--force-kvm") { a.flag(); r.force_kvm = true; }
-    else if (!parse_save_option(a, opt, r.save)) a.unknown(opt);
+    else if (!parse_save_option(a, opt, r.save) && !parse_gdb_option(a, opt, r.gdb)) a.unknown(opt);
   }
   if (r.kernel.empty() == r.bare.empty()) throw UsageError("run: give exactly one of --kernel FILE or --bare FILE");
   if (!r.bare.empty() && (!r.modules.empty() || !r.cmdline_extra.empty()))
@@ -127,6 +151,7 @@ Command parse_run(ArgScanner& a) {
   if (r.shares.size() > 8) throw UsageError("run: at most 8 shares");
   check_save("run", r.save);
   check_api("run", r.api);
+  check_gdb("run", r.gdb);
   return r;
 }
 
@@ -151,11 +176,12 @@ Command parse_resume(ArgScanner& a) {
     else if (opt == "--timings") { a.flag(); r.timings = true; }
     else if (opt == "--verbose" || opt == "-v") { a.flag(); r.verbose = true; }
     else if (opt == "--force-kvm") { a.flag(); r.force_kvm = true; }
-    else if (!parse_save_option(a, opt, r.save)) a.unknown(opt);
+    else if (!parse_save_option(a, opt, r.save) && !parse_gdb_option(a, opt, r.gdb)) a.unknown(opt);
   }
   if (r.image.empty()) throw UsageError("resume: missing IMAGE (see 'amber resume --help')");
   check_save("resume", r.save);
   check_api("resume", r.api);
+  check_gdb("resume", r.gdb);
   return r;
 }
 

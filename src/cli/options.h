@@ -17,6 +17,13 @@ struct SaveArgs {
   bool compress = false;
 };
 
+// --gdb ENDPOINT [--gdb-wait] (docs/debugging.md): "PORT" on 127.0.0.1,
+// or "unix:PATH"; empty: no stub.
+struct GdbArgs {
+  std::string endpoint;
+  bool wait = false;
+};
+
 // A file handed to the kernel: --initrd FILE or --module FILE[,ARGS].
 struct ModuleArg {
   std::string option;  // "--initrd" or "--module", for messages
@@ -42,6 +49,7 @@ struct RunArgs {
   uint16_t debug_exit_port = 0;    // --debug-exit[=PORT]: QEMU's isa-debug-exit there; 0: none
   SaveArgs save;
   std::string api;  // --api PATH: control socket
+  GdbArgs gdb;
   bool timings = false, verbose = false;
   bool force_kvm = false;  // --force-kvm: boot a Linux kernel even where `amber doctor` says it cannot run
 };
@@ -51,6 +59,7 @@ struct ResumeArgs {
   std::map<std::string, std::string> overlays;  // disk name -> overlay path
   SaveArgs save;
   std::string api;
+  GdbArgs gdb;
   bool timings = false, verbose = false;
   bool force_kvm = false;  // --force-kvm: resume a Linux guest even where `amber doctor` says it cannot run
 };

@@ -194,3 +194,24 @@ TEST(Options, CmdlineComposition) {
 
 }  // namespace
 }  // namespace amber::cli
+
+namespace amber::cli {
+namespace {
+
+TEST(Options, GdbEndpointsOnRunAndResume) {
+  auto r = std::get<RunArgs>(parse_command_line({"run", "--bare", "g.bin", "--gdb", "1234", "--gdb-wait"}));
+  EXPECT_EQ(r.gdb.endpoint, "1234");
+  EXPECT_TRUE(r.gdb.wait);
+  auto s = std::get<ResumeArgs>(parse_command_line({"resume", "vm.amber", "--gdb=unix:/tmp/g.sock"}));
+  EXPECT_EQ(s.gdb.endpoint, "unix:/tmp/g.sock");
+  EXPECT_FALSE(s.gdb.wait);
+  EXPECT_EQ(std::get<RunArgs>(parse_command_line({"run", "--bare", "g", "--gdb", "0"})).gdb.endpoint, "0");
+  for (auto bad : {"http", "65536", "-1", "unix:", "12a", "123456"})
+    EXPECT_THROW(parse_command_line({"run", "--bare", "g", "--gdb", bad}), UsageError) << bad;
+  EXPECT_THROW(parse_command_line({"run", "--bare", "g", "--gdb", "unix:/" + std::string(107, 'x')}), UsageError);
+  EXPECT_THROW(parse_command_line({"run", "--bare", "g", "--gdb-wait"}), UsageError) << "--gdb-wait alone";
+  EXPECT_THROW(parse_command_line({"resume", "vm.amber", "--gdb-wait"}), UsageError);
+}
+
+}  // namespace
+}  // namespace amber::cli

@@ -154,7 +154,15 @@ void Machine::start_threads(bool paused) {
   VcpuThread::install_kick_handler();
   for (size_t i = 0; i < vcpus_.size(); ++i) {
     threads_.push_back(std::make_unique<VcpuThread>(
-        *vcpus_[i], [this](const hv::VcpuExit& e) { return handle_exit(e, pio_, mmio_); },
+        *vcpus_[i],
+        [this, i](const hv::VcpuExit& e) {
+          if (auto* trap = std::get_if<hv::DebugTrap>(&e); trap && debug_.on_trap) {
+            VcpuThread::hold_current();  // parked before its next entry, until the debugger resumes
+            debug_.on_trap(uint32_t(i), *trap);
+            return ExitResult{};
+          }
+          return handle_exit(e, pio_, mmio_);
+        },
         [this](uint32_t idx, const ExitResult& r) {
           switch (r.action) {
             case ExitAction::kShutdown:
@@ -210,6 +218,20 @@ void Machine::resume_all() {
   io_->resume();
   for (auto& t : threads_) t->resume();
   paused_ = false;
+}
+
+void Machine::resume_vcpu(uint32_t index) {
+  if (index >= threads_.size()) throw Error(fmt::format("no vCPU {}", index));
+  io_->resume();
+  threads_[index]->resume();
+}
+
+void Machine::run_on_vcpu(uint32_t index, const std::function<void(hv::Vcpu&)>& task) {
+  if (index >= vcpus_.size()) throw Error(fmt::format("no vCPU {}", index));
+  if (index < threads_.size())
+    threads_[index]->run_on_thread(task);
+  else
+    task(*vcpus_[index]);  // not started: no other thread touches it
 }
 
 bool Machine::pause_scope(const std::function<void()>& act, bool stay_paused) {
@@ -283,7 +305,14 @@ bool Machine::triggered_save(const RunOptions& opts, RunOutcome& out) {
 RunOutcome Machine::run(const RunOptions& opts) {
   trigger_ = SerialTrigger(opts.save_on_serial);
   progress_ = opts.progress;
-  if (!started_) start_threads(false);
+  if (!started_) {
+    start_threads(opts.start_paused);
+    if (opts.start_paused) {
+      io_->request_pause();
+      io_->pause();
+      paused_ = true;
+    }
+  }
   RunOutcome out;
   for (;;) {
     Event e;

@@ -108,6 +108,8 @@ struct RunOptions {
   SaveProgress progress;
   std::function<void(const SaveResult&)> on_saved;
   std::function<void(const std::string& error)> on_save_failed;
+  // The vCPUs start parked and the VM paused (--gdb-wait: gdb continues it).
+  bool start_paused = false;
 };
 
 struct RunOutcome {
@@ -122,6 +124,15 @@ struct RunOutcome {
       default: return 0;
     }
   }
+};
+
+// How a debugger (src/gdb) hooks into a VM. on_trap runs on the vCPU
+// thread that hit a guest-debug event, which is held out of the guest until
+// the VM is resumed; before_save/after_save bracket every save's capture,
+// so an image holds the guest's memory and not the debugger's breakpoints.
+struct DebugHooks {
+  std::function<void(uint32_t vcpu, const hv::DebugTrap& trap)> on_trap;
+  std::function<void()> before_save, after_save;
 };
 
 class Machine {
@@ -172,6 +183,16 @@ class Machine {
   RunOutcome run(const RunOptions& opts);
   void pause_all();
   void resume_all();
+  // For a debugger's single step, on a paused VM: vCPU `index` (and the I/O
+  // thread) run while the others stay parked; paused() stays true, and
+  // pause_all() parks it again. Main loop only.
+  void resume_vcpu(uint32_t index);
+  // Runs `task` on vCPU `index`'s thread (the VM paused, or not started).
+  // Main loop only.
+  void run_on_vcpu(uint32_t index, const std::function<void(hv::Vcpu&)>& task);
+  uint32_t vcpu_count() const { return uint32_t(vcpus_.size()); }
+  // Before run(); the hooks must outlive it.
+  void set_debug_hooks(DebugHooks hooks) { debug_ = std::move(hooks); }
   bool paused() const { return paused_; }  // main loop only
   // Seconds since run() started the VM.
   double uptime_seconds() const;
@@ -252,6 +273,7 @@ class Machine {
   const image::Image* origin_ = nullptr;
   std::chrono::steady_clock::time_point started_at_{};
   log::RateLimit unarmed_save_limit_;
+  DebugHooks debug_;
 
   std::mutex events_mu_;
   std::condition_variable events_cv_;

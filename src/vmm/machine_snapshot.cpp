@@ -84,6 +84,14 @@ SaveResult Machine::save_image(const std::string& path, bool compress, bool stay
   double pause_ms = 0;
   pause_scope(
       [&] {
+        // A debugger's int3 bytes out of RAM while it is captured.
+        if (debug_.before_save) debug_.before_save();
+        struct AfterSave {
+          const DebugHooks& h;
+          ~AfterSave() {
+            if (h.after_save) h.after_save();
+          }
+        } after_save{debug_};
         image::SaveInput in;
         in.machine = save_state();
         for (auto& r : memory_.regions())
