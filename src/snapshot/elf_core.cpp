@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <charconv>
 #include <chrono>
+#include <cstddef>
 #include <cstring>
 #include <map>
 #include <optional>
@@ -236,13 +237,17 @@ ElfCoreStats write_elf_core(const Image& img, const std::string& path, const Elf
     throw Error(fmt::format("{}: is the image itself; choose another output file", path));
 
   // Notes first: every vCPU's registers are checked before any file exists.
-  auto vcpus = saved_vcpus(img.machine());
   std::vector<uint8_t> notes;
-  for (size_t i = 0; i < vcpus.size(); ++i)
-    append_note(notes, "CORE", NT_PRSTATUS, elf_prstatus(*vcpus[i], static_cast<uint32_t>(i)));
-  for (size_t i = 0; i < vcpus.size(); ++i)
-    append_note(notes, "QEMU", 0, qemu_cpu_state(*vcpus[i], static_cast<uint32_t>(i)));
-  st.vcpus = vcpus.size();
+  try {
+    auto vcpus = saved_vcpus(img.machine());
+    for (size_t i = 0; i < vcpus.size(); ++i)
+      append_note(notes, "CORE", NT_PRSTATUS, elf_prstatus(*vcpus[i], static_cast<uint32_t>(i)));
+    for (size_t i = 0; i < vcpus.size(); ++i)
+      append_note(notes, "QEMU", 0, qemu_cpu_state(*vcpus[i], static_cast<uint32_t>(i)));
+    st.vcpus = vcpus.size();
+  } catch (const Error& e) {
+    throw Error(fmt::format("{}: {}", img.path(), e.what()));
+  }
 
   const auto& regions = img.ram_regions();
   size_t phnum = 1 + regions.size();  // regions <= kMaxRegions, far below PN_XNUM
