@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -99,6 +100,11 @@ TEST(Cli, DumpOfASavedGuestShowsItsRipAndCodeInGdb) {
   constexpr uint64_t kLoad = 0x100000;  // --bare guests are loaded and entered at 1 MiB
   ASSERT_GE(rip, kLoad) << g.transcript();
   ASSERT_LE(rip - kLoad + 8, code.size()) << "RIP outside idle.bin\n" << g.transcript();
+  // The save doorbell is idle.bin's first `out %eax,(%dx)` (0xef); the vCPU
+  // was saved with that OUT completed, so RIP is the byte after it.
+  auto out_insn = std::find(code.begin(), code.end(), uint8_t{0xef});
+  ASSERT_NE(out_insn, code.end());
+  EXPECT_EQ(rip, kLoad + static_cast<uint64_t>(out_insn - code.begin()) + 1) << g.transcript();
   std::string want = fmt::format("{:#x}:", rip);
   for (size_t i = 0; i < 8; ++i) want += fmt::format("\t{:#04x}", code[rip - kLoad + i]);
   EXPECT_NE(g.out.find(want), std::string::npos) << "want '" << want << "'\n" << g.transcript();
