@@ -152,8 +152,8 @@ disks). Exit status 0 when intact; 1 with the first bad section named.
 
 inline constexpr const char* kDumpHelp = R"(Usage: amber dump IMAGE --elf OUT
 
-Writes the guest of IMAGE as an ELF64 core file: one thread (NT_PRSTATUS)
-per vCPU with its saved registers, and one PT_LOAD per RAM region at its
+Writes the guest of IMAGE as an ELF64 core file: one thread (NT_PRSTATUS,
+NT_FPREGSET) per vCPU with its saved registers, and one PT_LOAD per RAM region at its
 guest-physical address (p_paddr = p_vaddr), so 'gdb -c OUT' reads a
 bare-metal guest's memory at its own addresses and crash or drgn read
 physical memory. Zero pages are holes (the file is sparse); compressed

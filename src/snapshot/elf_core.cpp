@@ -208,6 +208,12 @@ std::vector<uint8_t> elf_prstatus(const StateNode& vcpu, uint32_t index) {
   return bytes_of(p);
 }
 
+std::vector<uint8_t> elf_fpregset(const StateNode& vcpu) {
+  auto* x = vcpu.prop("xsave");
+  if (!x || x->size() < kFxsaveSize) return {};
+  return {x->begin(), x->begin() + kFxsaveSize};
+}
+
 std::vector<uint8_t> qemu_cpu_state(const StateNode& vcpu, uint32_t index) {
   KvmRegs r = regs_of(vcpu, index);
   KvmSregs s = sregs_of(vcpu, index);
@@ -240,8 +246,12 @@ ElfCoreStats write_elf_core(const Image& img, const std::string& path, const Elf
   std::vector<uint8_t> notes;
   try {
     auto vcpus = saved_vcpus(img.machine());
-    for (size_t i = 0; i < vcpus.size(); ++i)
+    for (size_t i = 0; i < vcpus.size(); ++i) {
       append_note(notes, "CORE", NT_PRSTATUS, elf_prstatus(*vcpus[i], static_cast<uint32_t>(i)));
+      // After its NT_PRSTATUS: a reader gives a register note to the thread
+      // of the NT_PRSTATUS before it (BFD's elfcore_grok_note).
+      if (auto fp = elf_fpregset(*vcpus[i]); !fp.empty()) append_note(notes, "CORE", NT_FPREGSET, fp);
+    }
     for (size_t i = 0; i < vcpus.size(); ++i)
       append_note(notes, "QEMU", 0, qemu_cpu_state(*vcpus[i], static_cast<uint32_t>(i)));
     st.vcpus = vcpus.size();

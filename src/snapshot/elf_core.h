@@ -2,8 +2,10 @@
 // `amber dump IMAGE --elf OUT`: the guest of an image as an ELF64 core file
 // that gdb, crash and drgn open (docs/debugging.md, "Crash dumps from
 // images"). The layout follows QEMU's dump-guest-memory (dump/dump.c,
-// target/i386/arch_dump.c): a PT_NOTE with one NT_PRSTATUS per vCPU, then
-// one "QEMU" CPU-state note per vCPU, then one PT_LOAD per RAM region.
+// target/i386/arch_dump.c): a PT_NOTE with one NT_PRSTATUS (and, where the
+// image has XSAVE state, one NT_FPREGSET) per vCPU, then one "QEMU"
+// CPU-state note per vCPU, then one PT_LOAD per RAM region.
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -44,6 +46,13 @@ std::vector<const StateNode*> saved_vcpus(const StateNode& machine);
 // bytes) for vCPU `index`, from its saved `regs` (kvm_regs) and `sregs`
 // (kvm_sregs); pr_pid = index + 1, so gdb shows one thread per vCPU.
 std::vector<uint8_t> elf_prstatus(const StateNode& vcpu, uint32_t index);
+
+// The NT_FPREGSET descriptor (x86-64 `user_fpregs_struct`, 512 bytes: x87,
+// MXCSR, XMM0-15) for a vCPU: the legacy FXSAVE region that opens its saved
+// `xsave` property (Intel SDM vol. 1, 13.4.1). Empty without `xsave` (a
+// host without XSAVE saves `fpu`, a kvm_fpu, which is left out).
+inline constexpr size_t kFxsaveSize = 512;
+std::vector<uint8_t> elf_fpregset(const StateNode& vcpu);
 
 // QEMU's x86-64 "QEMU" note descriptor (QEMUCPUState version 1, 440 bytes:
 // registers, segments with QEMU's descriptor flags, CR0-CR4 and

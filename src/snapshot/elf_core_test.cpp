@@ -55,6 +55,12 @@ StateNode vcpu_node(uint64_t rip, uint64_t rsp, uint64_t cr3) {
   std::memcpy(msrs.data() + 8, &index, 4);
   std::memcpy(msrs.data() + 16, &data, 8);
   n.props["msrs"] = msrs;
+  // XSAVE area (4096 bytes): FXSAVE's MXCSR at 24, XMM0 at 160.
+  std::vector<uint8_t> xsave(4096, 0);
+  uint32_t mxcsr = 0x1f80;
+  std::memcpy(xsave.data() + 24, &mxcsr, 4);
+  for (size_t b = 0; b < 16; ++b) xsave[160 + b] = static_cast<uint8_t>(0x10 + b + (rip & 0xf));
+  n.props["xsave"] = xsave;
   return n;
 }
 
@@ -188,13 +194,19 @@ void check_core(Fixture& f, const std::string& core_path, const ElfCoreStats& st
   EXPECT_LE(static_cast<uint64_t>(sb.st_blocks) * 512, 8u * 4096);
   EXPECT_EQ(st.allocated_bytes, static_cast<uint64_t>(sb.st_blocks) * 512);
 
-  // Notes: NT_PRSTATUS per vCPU, then a QEMU CPU state per vCPU.
-  ASSERT_EQ(c.notes.size(), 4u);
+  // Notes: NT_PRSTATUS and NT_FPREGSET per vCPU, then a QEMU CPU state per vCPU.
+  ASSERT_EQ(c.notes.size(), 6u);
   struct {
     uint64_t rip, rsp, cr3;
   } regs[] = {{0x100a2c, 0x8ff0, 0x1000}, {0x100b00, 0x7ff0, 0x2000}};
   for (uint32_t i = 0; i < 2; ++i) {
-    auto& n = c.notes[i];
+    auto& n = c.notes[2 * i];
+    auto& fp = c.notes[2 * i + 1];
+    EXPECT_EQ(fp.name, "CORE");
+    EXPECT_EQ(fp.type, uint32_t{NT_FPREGSET});
+    ASSERT_EQ(fp.desc.size(), 512u);
+    EXPECT_EQ(u32_at(fp.desc, 24), 0x1f80u);
+    EXPECT_EQ(fp.desc[160], 0x10 + (regs[i].rip & 0xf));
     EXPECT_EQ(n.name, "CORE");
     EXPECT_EQ(n.type, uint32_t{NT_PRSTATUS});
     ASSERT_EQ(n.desc.size(), 336u);
@@ -208,7 +220,7 @@ void check_core(Fixture& f, const std::string& core_path, const ElfCoreStats& st
     EXPECT_EQ(u64_at(n.desc, kPrReg + kRegFsBase), 0x7000u);
     EXPECT_EQ(u64_at(n.desc, kPrReg + kRegGsBase), 0x9000u);
 
-    auto& q = c.notes[2 + i];
+    auto& q = c.notes[4 + i];
     EXPECT_EQ(q.name, "QEMU");
     ASSERT_EQ(q.desc.size(), 440u);
     EXPECT_EQ(u32_at(q.desc, 0), 1u);    // version
@@ -370,6 +382,7 @@ TEST(ElfCoreGdb, GdbShowsTheSavedRegistersMemoryAndOneThreadPerVcpu) {
     // Page 10 at guest address 0xa000 holds p*31 + b*7 + 1: 0x37 0x3e 0x45 0x4c.
     auto [out, rc] = run(fmt::format("{} -batch -nx -ex 'info registers rip' -ex 'x/4xb 0xa000' "
                                      "-ex 'x/2xb 0x4000' -ex 'info threads' -ex 'thread 2' -ex 'info registers rip rsp' "
+                                     "-ex 'p/x $xmm0.uint128' -ex 'p/x $mxcsr' "
                                      "-c {}",
                                      kGdb, core));
     SCOPED_TRACE(out);
@@ -381,6 +394,9 @@ TEST(ElfCoreGdb, GdbShowsTheSavedRegistersMemoryAndOneThreadPerVcpu) {
     EXPECT_NE(out.find("LWP 2"), std::string::npos);
     EXPECT_NE(out.find("rip            0x100b00"), std::string::npos);
     EXPECT_NE(out.find("rsp            0x7ff0"), std::string::npos);
+    // vCPU 1's XMM0 bytes are 0x10..0x1f (little-endian), from its saved xsave.
+    EXPECT_NE(out.find("= 0x1f1e1d1c1b1a19181716151413121110"), std::string::npos);
+    EXPECT_NE(out.find("= 0x1f80"), std::string::npos);
   }
 }
 
