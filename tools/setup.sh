@@ -10,6 +10,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev  # tests, benchmarks
   qemu-system-x86 busybox-static cpio         # the KVM sandbox and test guests
   e2fsprogs                                   # ext4 test disks (mke2fs -d)
+  gdb                                         # opens amber dump's cores in tests (docs/debugging.md)
 )
 
 missing=()

@@ -118,7 +118,7 @@ kvm_suite() {  # $1 = label, $2 = needs (linux|bare), $3 = placement (auto|nativ
   AMBER_SANDBOX=$where tools/kvm-sandbox.sh --needs "$needs" --amber "$root/$build/tools/amber" \
       --timeout "${AMBER_KVM_TIMEOUT:-900}" --retries 4 \
       --carry "$root/$build/tools/amber" --carry "$1" --carry "$root/$build/guest-tests/bare" \
-      --carry "$root/$build/guest" \
+      --carry "$root/$build/guest" ${extra_carry[@]+"${extra_carry[@]}"} \
       --env "AMBER_BIN=$root/$build/tools/amber" --env "AMBER_GUEST_DIR=$root/$build/guest" \
       --env "GTEST_COLOR=no" -- "$@" 2>&1 | tee "$log"
   rc=${PIPESTATUS[0]}
@@ -173,6 +173,13 @@ if [ $kvm = 1 ]; then
   native_bare=0
   grep -q 'run natively' <<<"$placement" && native_bare=1
   for s in kvm:src/kvm/kvm_tests vmm:src/vmm/vmm_kvm_tests; do
+    # The vmm suite opens an `amber dump` core in gdb (Cli.DumpOf...), which
+    # needs its Python standard library to start (docs/testing.md).
+    extra_carry=()
+    if [ "${s%%:*}" = vmm ] && [ -x /usr/bin/gdb ]; then
+      py=$(ldd /usr/bin/gdb | grep -o 'libpython3\.[0-9]*' | head -1 | sed 's/^lib//')
+      extra_carry=(--carry /usr/bin/gdb --carry /usr/share/gdb ${py:+--carry /usr/lib/$py})
+    fi
     if [ $native_bare = 1 ]; then
       kvm_suite "${s%%:*}@native" bare native "$root/$build/${s#*:}"
     elif wanted "${s%%:*}@native"; then
@@ -180,6 +187,7 @@ if [ $kvm = 1 ]; then
     fi
     kvm_suite "${s%%:*}@sandbox" bare qemu "$root/$build/${s#*:}"
   done
+  extra_carry=()
   if [ -x "$build/guest-tests/linux_tests/linux_tests" ]; then
     kvm_suite linux linux auto "$root/$build/guest-tests/linux_tests/linux_tests"
   fi

@@ -33,6 +33,7 @@
 #include "firmware/multiboot.h"
 #include "gdb/stub.h"
 #include "kvm/kvm_hypervisor.h"
+#include "snapshot/elf_core.h"
 #include "snapshot/image.h"
 #include "virtio/disk/disk_spec.h"
 #include "virtio/p9/share_spec.h"
@@ -386,6 +387,17 @@ int cmd_verify(const VerifyArgs& a) {
   return 1;
 }
 
+int cmd_dump(const DumpArgs& a) {
+  auto img = image::Image::open(a.image);
+  auto st = image::write_elf_core(img, a.elf);
+  auto mib = [](uint64_t b) { return static_cast<double>(b) / (1 << 20); };
+  fmt::print("{}: ELF core of {}: {} vCPU{}, {} PT_LOAD{}, {:.1f} MiB of guest RAM ({:.1f} MiB non-zero); "
+             "file {:.1f} MiB, {:.1f} MiB allocated; {:.2f} s\n",
+             a.elf, a.image, st.vcpus, st.vcpus == 1 ? "" : "s", st.loads, st.loads == 1 ? "" : "s", mib(st.ram_bytes),
+             mib(st.data_bytes), mib(st.file_size), mib(st.allocated_bytes), st.seconds);
+  return 0;
+}
+
 int cmd_ctl(const CtlArgs& a) {
   std::string answer = api::api_call(a.socket, api::request_from_args(a.cmd, a.params));
   fmt::print("{}\n", answer);
@@ -418,6 +430,8 @@ int amber_main(const std::vector<std::string>& args) {
             return cmd_resume(cmd);
           } else if constexpr (std::is_same_v<T, InspectArgs>) {
             return cmd_inspect(cmd);
+          } else if constexpr (std::is_same_v<T, DumpArgs>) {
+            return cmd_dump(cmd);
           } else if constexpr (std::is_same_v<T, CtlArgs>) {
             return cmd_ctl(cmd);
           } else if constexpr (std::is_same_v<T, DoctorArgs>) {

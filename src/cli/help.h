@@ -11,6 +11,7 @@ Commands:
   resume    continue a VM from an image file
   inspect   describe an image file
   verify    check every checksum of an image file
+  dump      write an image's guest as an ELF core file for gdb, crash, drgn
   ctl       send a command to a running VM's control socket (--api)
   doctor    which KVM this machine has, and whether Linux guests can run on it
   exec      boot a kernel over the host's files, run one command, exit with its status
@@ -155,6 +156,21 @@ inline constexpr const char* kVerifyHelp = R"(Usage: amber verify IMAGE
 Reads the whole image and checks every checksum (header, metadata, RAM,
 disks). Exit status 0 when intact; 1 with the first bad section named.
 
+  -h, --help  show this help
+)";
+
+inline constexpr const char* kDumpHelp = R"(Usage: amber dump IMAGE --elf OUT
+
+Writes the guest of IMAGE as an ELF64 core file: one thread (NT_PRSTATUS,
+NT_FPREGSET) per vCPU with its saved registers, and one PT_LOAD per RAM region at its
+guest-physical address (p_paddr = p_vaddr), so 'gdb -c OUT' reads a
+bare-metal guest's memory at its own addresses and crash or drgn read
+physical memory. Zero pages are holes (the file is sparse); compressed
+images are decompressed. Every RAM byte is checked against the image's
+checksums. OUT is replaced atomically: on failure it is left as it was.
+docs/debugging.md has examples.
+
+  --elf OUT   the core file to write
   -h, --help  show this help
 )";
 

@@ -209,6 +209,28 @@ Command parse_image_command(ArgScanner& a, const char* help, bool json_allowed) 
   return r;
 }
 
+Command parse_dump(ArgScanner& a) {
+  DumpArgs r;
+  while (!a.done()) {
+    auto o = a.next_option();
+    if (!o) {
+      if (!r.image.empty()) throw UsageError(fmt::format("dump: unexpected argument '{}'", a.positional("argument")));
+      r.image = a.positional("IMAGE");
+      continue;
+    }
+    if (is_help(*o)) return HelpArgs{kDumpHelp};
+    if (*o == "--elf") {
+      r.elf = a.value();
+      if (r.elf.empty()) throw UsageError("dump: --elf needs a file name");
+    } else {
+      a.unknown(*o);
+    }
+  }
+  if (r.image.empty()) throw UsageError("dump: missing IMAGE (see 'amber dump --help')");
+  if (r.elf.empty()) throw UsageError("dump: missing --elf OUT, the core file to write (see 'amber dump --help')");
+  return r;
+}
+
 Command parse_ctl(ArgScanner& a) {
   CtlArgs r;
   while (!a.done()) {
@@ -259,6 +281,7 @@ Command parse_command_line(const std::vector<std::string>& argv) {
   if (cmd == "resume") return parse_resume(a);
   if (cmd == "inspect") return parse_image_command<InspectArgs>(a, kInspectHelp, true);
   if (cmd == "verify") return parse_image_command<VerifyArgs>(a, kVerifyHelp, false);
+  if (cmd == "dump") return parse_dump(a);
   if (cmd == "ctl") return parse_ctl(a);
   if (cmd == "doctor") return parse_doctor(a);
   if (cmd == "exec") return parse_exec(a);

@@ -73,6 +73,12 @@ struct VerifyArgs {
   std::string image;
 };
 
+// amber dump IMAGE --elf OUT (docs/debugging.md)
+struct DumpArgs {
+  std::string image;
+  std::string elf;  // the core file to write
+};
+
 // amber ctl SOCKET CMD [key=value...]
 struct CtlArgs {
   std::string socket, cmd;
@@ -103,7 +109,8 @@ struct HelpArgs {
 };
 
 using Command =
-    std::variant<HelpArgs, RunArgs, ResumeArgs, InspectArgs, VerifyArgs, CtlArgs, DoctorArgs, ExecArgs, KconfigArgs>;
+    std::variant<HelpArgs, RunArgs, ResumeArgs, InspectArgs, VerifyArgs, DumpArgs, CtlArgs, DoctorArgs, ExecArgs,
+                 KconfigArgs>;
 
 Command parse_command_line(const std::vector<std::string>& argv);
 

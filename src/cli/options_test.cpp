@@ -137,10 +137,25 @@ TEST(Options, BadInputIsAUsageError) {
   EXPECT_THROW(parse({"resume", "a", "--disk-overlay", "novalue"}), UsageError);
   EXPECT_THROW(parse({"inspect", "a", "--yaml"}), UsageError);
   EXPECT_THROW(parse({"verify"}), UsageError);
+  EXPECT_THROW(parse({"dump", "a"}), UsageError);                // no --elf
+  EXPECT_THROW(parse({"dump", "--elf", "x"}), UsageError);       // no IMAGE
+  EXPECT_THROW(parse({"dump", "a", "b", "--elf", "x"}), UsageError);
+  EXPECT_THROW(parse({"dump", "a", "--elf"}), UsageError);
+  EXPECT_THROW(parse({"dump", "a", "--elf="}), UsageError);
+  EXPECT_THROW(parse({"dump", "a", "--elf", "x", "--json"}), UsageError);
+}
+
+TEST(Options, Dump) {
+  auto d = std::get<DumpArgs>(parse({"dump", "vm.amber", "--elf", "vm.core"}));
+  EXPECT_EQ(d.image, "vm.amber");
+  EXPECT_EQ(d.elf, "vm.core");
+  d = std::get<DumpArgs>(parse({"dump", "--elf=out/c", "vm.amber"}));
+  EXPECT_EQ(d.image, "vm.amber");
+  EXPECT_EQ(d.elf, "out/c");
 }
 
 TEST(Options, HelpEverywhere) {
-  for (auto cmd : {"run", "resume", "inspect", "verify"}) {
+  for (auto cmd : {"run", "resume", "inspect", "verify", "dump"}) {
     auto c = parse({cmd, "--help"});
     ASSERT_TRUE(std::holds_alternative<HelpArgs>(c)) << cmd;
     EXPECT_NE(std::get<HelpArgs>(c).text.find("Usage: amber"), std::string::npos);

@@ -166,6 +166,12 @@ class Image {
   // hostile image must not make a resume commit more than the host has.
   Mapping map_ram(size_t i, unsigned threads = 0, uint64_t host_bytes = 0) const;
 
+  // Guest bytes [offset, offset + out.size()) of RAM region i, read from the
+  // file without mapping it (amber dump): every run or zstd chunk that
+  // overlaps them is read whole and checked against its checksums; holes
+  // and omitted chunks read as zero. Error beyond the region's size.
+  void read_ram(size_t i, uint64_t offset, std::span<uint8_t> out) const;
+
   // Reads every checksummed byte of the file again, proves every other byte
   // of the header page and of each section zero (holes, padding), and names
   // the first bad one.

@@ -7,6 +7,7 @@
 #include <zstd.h>
 
 #include <algorithm>
+#include <cstring>
 
 #include <fmt/core.h>
 
@@ -210,6 +211,36 @@ std::vector<Extent> map_holes_anonymously(const Mapping& m, const std::vector<Ch
   return file_holes;
 }
 
+// Decompresses one zstd chunk of a RAM region into `dst` (chunk.length
+// bytes), checking both of its checksums. One per thread.
+struct ChunkDecoder {
+  ZSTD_DCtx* dctx = nullptr;
+  std::vector<uint8_t> frame;
+  ChunkDecoder() = default;
+  ChunkDecoder(const ChunkDecoder&) = delete;
+  ChunkDecoder& operator=(const ChunkDecoder&) = delete;
+  ~ChunkDecoder() { ZSTD_freeDCtx(dctx); }
+
+  void decode(const Image& img, size_t i, size_t j, uint8_t* dst) {
+    auto& r = img.ram_regions()[i];
+    auto& c = r.chunks[j];
+    auto what = fmt::format("RAM region {} chunk {}", i, j);
+    if (!dctx && !(dctx = ZSTD_createDCtx())) throw Error("zstd: out of memory");
+    frame.resize(c.frame_size);
+    read_at(img.fd(), frame.data(), c.frame_size, r.file_offset + c.frame_offset, img.path(), what);
+    if (xxh3(frame.data(), c.frame_size) != c.xxh3_frame)
+      throw Error(fmt::format("{}: {} (file offset {}): frame checksum mismatch", img.path(), what,
+                              r.file_offset + c.frame_offset));
+    // The destination bound is the chunk length from the validated table,
+    // never the frame's own content-size field.
+    size_t n = ZSTD_decompressDCtx(dctx, dst, c.length, frame.data(), c.frame_size);
+    if (ZSTD_isError(n) || n != c.length)
+      throw Error(fmt::format("{}: {}: bad zstd frame: {}", img.path(), what,
+                              ZSTD_isError(n) ? ZSTD_getErrorName(n) : fmt::format("{} bytes, want {}", n, c.length)));
+    if (xxh3(dst, c.length) != c.xxh3_raw) throw Error(fmt::format("{}: {}: data checksum mismatch", img.path(), what));
+  }
+};
+
 }  // namespace
 
 uint64_t Image::written_block_bytes() const {
@@ -273,33 +304,61 @@ Mapping Image::map_ram(size_t i, unsigned threads, uint64_t host_bytes) const {
 
   Mapping mem = Mapping::anonymous(r.size);
   unsigned workers = worker_count(threads, r.chunks.size());
-  std::vector<ZSTD_DCtx*> dctx(workers, nullptr);
-  std::vector<std::vector<uint8_t>> bufs(workers);
-  try {
-    parallel_for(r.chunks.size(), workers, [&](size_t j, unsigned w) {
-      auto& c = r.chunks[j];
-      auto what = fmt::format("RAM region {} chunk {}", i, j);
-      if (!dctx[w] && !(dctx[w] = ZSTD_createDCtx())) throw Error("zstd: out of memory");
-      bufs[w].resize(c.frame_size);
-      read_at(fd_.get(), bufs[w].data(), c.frame_size, r.file_offset + c.frame_offset, path_, what);
-      if (xxh3(bufs[w].data(), c.frame_size) != c.xxh3_frame)
-        throw Error(fmt::format("{}: {} (file offset {}): frame checksum mismatch", path_, what,
-                                r.file_offset + c.frame_offset));
-      // The destination bound is the chunk length from the validated table,
-      // never the frame's own content-size field.
-      uint8_t* dst = mem.data() + c.offset;
-      size_t n = ZSTD_decompressDCtx(dctx[w], dst, c.length, bufs[w].data(), c.frame_size);
-      if (ZSTD_isError(n) || n != c.length)
-        throw Error(fmt::format("{}: {}: bad zstd frame: {}", path_, what,
-                                ZSTD_isError(n) ? ZSTD_getErrorName(n) : fmt::format("{} bytes, want {}", n, c.length)));
-      if (xxh3(dst, c.length) != c.xxh3_raw) throw Error(fmt::format("{}: {}: data checksum mismatch", path_, what));
-    });
-  } catch (...) {
-    for (auto* d : dctx) ZSTD_freeDCtx(d);
-    throw;
-  }
-  for (auto* d : dctx) ZSTD_freeDCtx(d);
+  std::vector<ChunkDecoder> dec(workers);
+  parallel_for(r.chunks.size(), workers, [&](size_t j, unsigned w) {
+    dec[w].decode(*this, i, j, mem.data() + r.chunks[j].offset);
+  });
   return mem;
+}
+
+void Image::read_ram(size_t i, uint64_t offset, std::span<uint8_t> out) const {
+  if (i >= ram_.size()) throw Error(fmt::format("{}: no RAM region {} (image has {})", path_, i, ram_.size()));
+  auto& r = ram_[i];
+  if (offset > r.size || out.size() > r.size - offset)
+    throw Error(fmt::format("{}: RAM region {}: bytes [{}, +{}) lie beyond its size {}", path_, i, offset, out.size(),
+                            r.size));
+  std::fill(out.begin(), out.end(), 0);
+  const uint64_t end = offset + out.size();
+  // Copies the piece's bytes [from, to) (guest offsets within the region)
+  // that overlap the request.
+  auto copy = [&](const uint8_t* piece, uint64_t from, uint64_t to) {
+    uint64_t a = std::max(from, offset), b = std::min(to, end);
+    if (a < b) std::memcpy(out.data() + (a - offset), piece + (a - from), b - a);
+  };
+  std::vector<uint8_t> buf;
+  if (!r.compressed()) {
+    // Runs are sorted and disjoint (checked at open): start at the first
+    // one that ends after `offset`.
+    auto it = std::upper_bound(r.runs.begin(), r.runs.end(), offset,
+                               [](uint64_t off, const CheckedExtent& e) { return off < e.end(); });
+    for (; it != r.runs.end() && it->offset < end; ++it) {
+      auto what = fmt::format("RAM region {} run {}", i, it - r.runs.begin());
+      bool inside = it->offset >= offset && it->end() <= end;  // then read in place
+      if (!inside) buf.resize(it->length);
+      uint8_t* dst = inside ? out.data() + (it->offset - offset) : buf.data();
+      read_at(fd_.get(), dst, it->length, r.file_offset + it->offset, path_, what);
+      if (xxh3(dst, it->length) != it->xxh3)
+        throw Error(fmt::format("{}: {} (file offset {}, {} bytes): checksum mismatch", path_, what,
+                                r.file_offset + it->offset, it->length));
+      if (!inside) copy(buf.data(), it->offset, it->end());
+    }
+    return;
+  }
+  ChunkDecoder dec;
+  // Chunks are sorted by guest offset (checked at open).
+  auto first = std::partition_point(r.chunks.begin(), r.chunks.end(),
+                                    [&](const Chunk& c) { return c.offset + c.length <= offset; });
+  for (size_t j = static_cast<size_t>(first - r.chunks.begin()); j < r.chunks.size(); ++j) {
+    auto& c = r.chunks[j];
+    if (c.offset >= end) break;
+    if (c.offset >= offset && c.offset + c.length <= end) {
+      dec.decode(*this, i, j, out.data() + (c.offset - offset));  // wholly inside: no copy
+      continue;
+    }
+    buf.resize(c.length);
+    dec.decode(*this, i, j, buf.data());
+    copy(buf.data(), c.offset, c.offset + c.length);
+  }
 }
 
 }  // namespace amber::image

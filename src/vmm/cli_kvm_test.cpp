@@ -4,12 +4,18 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <regex>
 #include <string>
+#include <vector>
 
+#include <fmt/core.h>
 #include <gtest/gtest.h>
 
 #include "process.h"  // guest-tests/linux_tests: a child driven through pipes
@@ -56,6 +62,53 @@ TEST(Cli, WritingTheImageOfARunningVmStopsItWithAClearError) {
             std::string::npos)
       << vm.transcript();
   EXPECT_LT(held_s, 20.0) << "the writer waited for the kernel's lease-break timeout, not for amber";
+}
+
+// Issue 14: `amber dump` of a saved guest opens in the real gdb, which shows
+// the vCPU's saved RIP and, at it, the guest's own code. idle.bin is loaded
+// at 1 MiB and saved right after its save doorbell's OUT, so the bytes gdb
+// reads at RIP are those of idle.bin at RIP - 1 MiB. gdb runs where the test
+// runs: in the sandbox, tools/test.sh carries /usr/bin/gdb and the Python
+// standard library gdb needs to start (docs/testing.md).
+TEST(Cli, DumpOfASavedGuestShowsItsRipAndCodeInGdb) {
+  const std::string gdb = "/usr/bin/gdb";
+  if (::access(gdb.c_str(), X_OK) != 0)
+    GTEST_SKIP() << "!!! " << gdb << " is missing here (tools/setup.sh installs it; tools/test.sh carries it into "
+                 << "the sandbox)";
+  auto probe = lt::run({gdb, "-batch", "-nx", "-ex", "show version"}, 60s);
+  if (probe.status != lt::ExitStatus::exited(0))
+    GTEST_SKIP() << "!!! " << gdb << " does not start here (in the sandbox it needs /usr/share/gdb and its Python "
+                 << "standard library carried, as tools/test.sh does):\n" << probe.transcript();
+  TempDir dir;
+  ASSERT_FALSE(dir.path.empty());
+  std::string img = dir.path + "/vm.amber", core = dir.path + "/vm.core", bin = kBare + "/idle.bin";
+  auto boot = lt::run({kAmber, "run", "--bare", bin, "--save", img}, 60s);
+  ASSERT_EQ(boot.status, lt::ExitStatus::exited(0)) << boot.transcript();
+  auto dump = lt::run({kAmber, "dump", img, "--elf", core}, 60s);
+  ASSERT_EQ(dump.status, lt::ExitStatus::exited(0)) << dump.transcript();
+  EXPECT_NE(dump.out.find("1 vCPU"), std::string::npos) << dump.transcript();
+
+  auto g = lt::run({gdb, "-batch", "-nx", "-ex", "info registers rip", "-ex", "x/8xb $pc", "-ex", "info threads",
+                    "-c", core},
+                   60s);
+  ASSERT_EQ(g.status, lt::ExitStatus::exited(0)) << g.transcript();
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(g.out, m, std::regex("rip +0x([0-9a-f]+)"))) << g.transcript();
+  uint64_t rip = std::stoull(m[1].str(), nullptr, 16);
+  std::ifstream in(bin, std::ios::binary);
+  std::vector<uint8_t> code((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  constexpr uint64_t kLoad = 0x100000;  // --bare guests are loaded and entered at 1 MiB
+  ASSERT_GE(rip, kLoad) << g.transcript();
+  ASSERT_LE(rip - kLoad + 8, code.size()) << "RIP outside idle.bin\n" << g.transcript();
+  // The save doorbell is idle.bin's first `out %eax,(%dx)` (0xef); the vCPU
+  // was saved with that OUT completed, so RIP is the byte after it.
+  auto out_insn = std::find(code.begin(), code.end(), uint8_t{0xef});
+  ASSERT_NE(out_insn, code.end());
+  EXPECT_EQ(rip, kLoad + static_cast<uint64_t>(out_insn - code.begin()) + 1) << g.transcript();
+  std::string want = fmt::format("{:#x}:", rip);
+  for (size_t i = 0; i < 8; ++i) want += fmt::format("\t{:#04x}", code[rip - kLoad + i]);
+  EXPECT_NE(g.out.find(want), std::string::npos) << "want '" << want << "'\n" << g.transcript();
+  EXPECT_NE(g.out.find("LWP 1"), std::string::npos) << g.transcript();
 }
 
 }  // namespace
