@@ -173,8 +173,9 @@ if [ $kvm = 1 ]; then
   native_bare=0
   grep -q 'run natively' <<<"$placement" && native_bare=1
   for s in kvm:src/kvm/kvm_tests vmm:src/vmm/vmm_kvm_tests; do
-    # The vmm suite opens an `amber dump` core in gdb (Cli.DumpOf...), which
-    # needs its Python standard library to start (docs/testing.md).
+    # The vmm suite runs Debian's gdb: on an `amber dump` core (Cli.DumpOf...)
+    # and against the gdb stub (GdbStub.*); gdb needs its Python standard
+    # library to start (docs/testing.md).
     extra_carry=()
     if [ "${s%%:*}" = vmm ] && [ -x /usr/bin/gdb ]; then
       py=$(ldd /usr/bin/gdb | grep -o 'libpython3\.[0-9]*' | head -1 | sed 's/^lib//')
