@@ -172,15 +172,17 @@ if [ $kvm = 1 ]; then
   echo "$placement"
   native_bare=0
   grep -q 'run natively' <<<"$placement" && native_bare=1
+  # Debian's gdb for the vmm suite (an `amber dump` core, Cli.DumpOf...; the
+  # gdb stub, GdbStub.*) and the linux suite (a Linux guest's core); gdb
+  # needs its Python standard library to start (docs/testing.md).
+  gdb_carry=()
+  if [ -x /usr/bin/gdb ]; then
+    py=$(ldd /usr/bin/gdb | grep -o 'libpython3\.[0-9]*' | head -1 | sed 's/^lib//')
+    gdb_carry=(--carry /usr/bin/gdb --carry /usr/share/gdb ${py:+--carry /usr/lib/$py})
+  fi
   for s in kvm:src/kvm/kvm_tests vmm:src/vmm/vmm_kvm_tests; do
-    # The vmm suite runs Debian's gdb: on an `amber dump` core (Cli.DumpOf...)
-    # and against the gdb stub (GdbStub.*); gdb needs its Python standard
-    # library to start (docs/testing.md).
     extra_carry=()
-    if [ "${s%%:*}" = vmm ] && [ -x /usr/bin/gdb ]; then
-      py=$(ldd /usr/bin/gdb | grep -o 'libpython3\.[0-9]*' | head -1 | sed 's/^lib//')
-      extra_carry=(--carry /usr/bin/gdb --carry /usr/share/gdb ${py:+--carry /usr/lib/$py})
-    fi
+    if [ "${s%%:*}" = vmm ]; then extra_carry=(${gdb_carry[@]+"${gdb_carry[@]}"}); fi
     if [ $native_bare = 1 ]; then
       kvm_suite "${s%%:*}@native" bare native "$root/$build/${s#*:}"
     elif wanted "${s%%:*}@native"; then
@@ -188,10 +190,11 @@ if [ $kvm = 1 ]; then
     fi
     kvm_suite "${s%%:*}@sandbox" bare qemu "$root/$build/${s#*:}"
   done
-  extra_carry=()
+  extra_carry=(${gdb_carry[@]+"${gdb_carry[@]}"})
   if [ -x "$build/guest-tests/linux_tests/linux_tests" ]; then
     kvm_suite linux linux auto "$root/$build/guest-tests/linux_tests/linux_tests"
   fi
+  extra_carry=()
   # The CI-style workflow (guest-requested save, 10 concurrent resumes,
   # control socket, in-place reset); it places itself like the linux suite.
   AMBER_BUILD_DIR=$build script_suite ci guest-tests/ci/ci-workflow.sh 10

@@ -2,9 +2,14 @@
 // `amber resume IMG`: RAM, disks, devices and vCPUs survive; the image is
 // self-contained (kernel, initrd and disk files may be gone), never modified by
 // a resume, verifiable, and can be resumed several times at once.
+#include <elf.h>
 #include <signal.h>
+#include <unistd.h>
 
+#include <cstring>
+#include <fstream>
 #include <iostream>
+#include <iterator>
 #include <regex>
 
 #include "harness.h"
@@ -328,6 +333,51 @@ TEST_F(SnapshotTest, CompressedImageResumesAndIsSmaller) {
   EXPECT_EQ(p->wait(), ExitStatus::exited(0)) << p->transcript();
   RecordProperty("compressed_bytes", std::to_string(z));
   RecordProperty("raw_bytes", std::to_string(raw));
+}
+
+}  // namespace
+}  // namespace lt
+
+namespace lt {
+namespace {
+
+// The virtual address of the first "Linux version " (linux_banner, in
+// .rodata) in the kernel ELF `path`: its file offset through the program
+// headers. 0 when absent.
+uint64_t banner_vaddr(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::string f((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  size_t off = f.find("Linux version ");
+  if (off == std::string::npos || f.size() < sizeof(Elf64_Ehdr)) return 0;
+  Elf64_Ehdr eh;
+  std::memcpy(&eh, f.data(), sizeof eh);
+  for (size_t i = 0; i < eh.e_phnum; ++i) {
+    Elf64_Phdr ph;
+    if (eh.e_phoff + (i + 1) * sizeof ph > f.size()) return 0;
+    std::memcpy(&ph, f.data() + eh.e_phoff + i * sizeof ph, sizeof ph);
+    if (ph.p_type == PT_LOAD && off >= ph.p_offset && off < ph.p_offset + ph.p_filesz)
+      return ph.p_vaddr + (off - ph.p_offset);
+  }
+  return 0;
+}
+
+// Issue 14: `amber dump` of a Linux guest gives gdb the kernel's memory at
+// the kernel's own virtual addresses (PT_LOADs from the saved page tables),
+// so `gdb vmlinux vm.core` resolves symbols: here the banner string.
+TEST_F(SnapshotTest, DumpOfALinuxGuestIsReadableAtKernelVirtualAddresses) {
+  REQUIRE_SHARED();
+  if (::access("/usr/bin/gdb", X_OK) != 0) GTEST_SKIP() << "no /usr/bin/gdb (tools/setup.sh installs it)";
+  uint64_t va = banner_vaddr(guest_file("vmlinux"));
+  ASSERT_GE(va, 0xffffffff80000000ull) << "no banner in " << guest_file("vmlinux");
+  TempDir d;
+  std::string core = d / "vm.core";
+  auto r = run({amber_bin(), "dump", shared().image, "--elf", core}, 120s);
+  ASSERT_EQ(r.status, ExitStatus::exited(0)) << r.transcript();
+  char addr[32];
+  std::snprintf(addr, sizeof addr, "x/s 0x%llx", static_cast<unsigned long long>(va));
+  auto g = run({"/usr/bin/gdb", "-nx", "-batch", "-c", core, "-ex", addr}, 120s);
+  EXPECT_EQ(g.status, ExitStatus::exited(0)) << g.transcript();
+  EXPECT_NE(g.out.find("\"Linux version "), std::string::npos) << g.transcript();
 }
 
 }  // namespace

@@ -1,6 +1,8 @@
 // amber dump --elf: an ELF64 core file of an image's guest (docs/debugging.md).
 #include "snapshot/elf_core.h"
 
+#include "snapshot/kernel_mappings.h"
+
 #include <elf.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -233,6 +235,29 @@ std::vector<uint8_t> qemu_cpu_state(const StateNode& vcpu, uint32_t index) {
   return bytes_of(q);
 }
 
+// vCPU 0's kernel mappings when it was in long mode with paging; none
+// otherwise (a bare-metal guest in 32-bit mode, paging off).
+static std::vector<VirtualRun> guest_kernel_mappings(const Image& img) {
+  auto vcpus = saved_vcpus(img.machine());
+  KvmSregs s = sregs_of(*vcpus[0], 0);
+  constexpr uint64_t kCr0Pg = 1ull << 31, kCr4La57 = 1ull << 12, kEferLma = 1ull << 10;
+  if (!(s.cr0 & kCr0Pg) || !(s.efer & kEferLma)) return {};
+  const auto& regions = img.ram_regions();
+  std::vector<Mapping> ram;
+  for (size_t i = 0; i < regions.size(); ++i) ram.push_back(img.map_ram(i));
+  PhysRead read = [&](uint64_t gpa, void* out, size_t len) {
+    for (size_t i = 0; i < regions.size(); ++i) {
+      auto& r = regions[i];
+      if (gpa >= r.gpa && gpa - r.gpa <= r.size && len <= r.size - (gpa - r.gpa)) {
+        std::memcpy(out, ram[i].data() + (gpa - r.gpa), len);
+        return true;
+      }
+    }
+    return false;
+  };
+  return kernel_mappings(s.cr3, s.cr4 & kCr4La57, read);
+}
+
 ElfCoreStats write_elf_core(const Image& img, const std::string& path, const ElfCoreOptions& opt) {
   auto t0 = std::chrono::steady_clock::now();
   ElfCoreStats st;
@@ -260,7 +285,21 @@ ElfCoreStats write_elf_core(const Image& img, const std::string& path, const Elf
   }
 
   const auto& regions = img.ram_regions();
-  size_t phnum = 1 + regions.size();  // regions <= kMaxRegions, far below PN_XNUM
+  std::vector<VirtualRun> vruns = opt.kernel_mappings ? guest_kernel_mappings(img) : std::vector<VirtualRun>{};
+  // Each run as PT_LOADs, one per RAM region it lies in (a run over a hole
+  // in RAM is cut there).
+  struct VirtualLoad {
+    uint64_t vaddr, paddr, size;
+    size_t region;
+  };
+  std::vector<VirtualLoad> vloads;
+  for (auto& run : vruns)
+    for (size_t i = 0; i < regions.size() && vloads.size() < kMaxVirtualLoads; ++i) {
+      uint64_t lo = std::max(run.paddr, regions[i].gpa);
+      uint64_t hi = std::min(run.paddr + run.size, regions[i].gpa + regions[i].size);
+      if (lo < hi) vloads.push_back({run.vaddr + (lo - run.paddr), lo, hi - lo, i});
+    }
+  size_t phnum = 1 + regions.size() + vloads.size();  // below PN_XNUM: kMaxVirtualLoads
   uint64_t notes_off = sizeof(Elf64_Ehdr) + phnum * sizeof(Elf64_Phdr);
   uint64_t data_off = page_up(notes_off + notes.size());
 
@@ -309,7 +348,22 @@ ElfCoreStats write_elf_core(const Image& img, const std::string& path, const Elf
     off += r.size;
     st.ram_bytes += r.size;
   }
-  st.loads = regions.size();
+  // The same file bytes again at kernel virtual addresses: gdb reads by
+  // p_vaddr, so `gdb vmlinux vm.core` finds the kernel's symbols there.
+  for (size_t k = 0; k < vloads.size(); ++k) {
+    auto& v = vloads[k];
+    Elf64_Phdr ph{};
+    ph.p_type = PT_LOAD;
+    ph.p_flags = PF_R | PF_W | PF_X;
+    ph.p_offset = region_off[v.region] + (v.paddr - regions[v.region].gpa);
+    ph.p_vaddr = v.vaddr;
+    ph.p_paddr = v.paddr;
+    ph.p_filesz = ph.p_memsz = v.size;
+    ph.p_align = kPageSize;
+    put_phdr(1 + regions.size() + k, ph);
+  }
+  st.loads = regions.size() + vloads.size();
+  st.kernel_loads = vloads.size();
   st.file_size = off;
 
   AtomicFile out(path);

@@ -4,7 +4,8 @@
 // images"). The layout follows QEMU's dump-guest-memory (dump/dump.c,
 // target/i386/arch_dump.c): a PT_NOTE with one NT_PRSTATUS (and, where the
 // image has XSAVE state, one NT_FPREGSET) per vCPU, then one "QEMU"
-// CPU-state note per vCPU, then one PT_LOAD per RAM region.
+// CPU-state note per vCPU, then one PT_LOAD per RAM region, then PT_LOADs
+// for the kernel's virtual mappings (QEMU's paging=true).
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -17,7 +18,13 @@ namespace amber::image {
 
 struct ElfCoreOptions {
   bool sync = true;  // fsync the file and its directory before returning
+  // Also PT_LOADs at the kernel's virtual addresses, from vCPU 0's page
+  // tables (kernel_mappings.h), the same file bytes as the physical ones.
+  bool kernel_mappings = true;
 };
+
+// At most this many kernel-virtual PT_LOADs (e_phnum stays below PN_XNUM).
+inline constexpr size_t kMaxVirtualLoads = 60000;
 
 struct ElfCoreStats {
   uint64_t file_size = 0;        // apparent size
@@ -26,6 +33,7 @@ struct ElfCoreStats {
   uint64_t data_bytes = 0;       // non-zero guest RAM written
   size_t vcpus = 0;
   size_t loads = 0;              // PT_LOAD segments
+  size_t kernel_loads = 0;       // ... of which at kernel virtual addresses
   double seconds = 0;
 };
 

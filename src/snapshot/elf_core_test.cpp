@@ -255,6 +255,39 @@ TEST(ElfCore, CompressedImageKeepsZeroPagesInStoredChunksAsHoles) {
   check_core(f, f.dir.file("z.core"), st);
 }
 
+// vCPU 0's page tables (CR3 0x1000 in the fixture) map kernel text at
+// 0xffffffff81000000 to RAM page 10: the core has a PT_LOAD there whose
+// bytes are that page's, as QEMU's dump-guest-memory with paging gives.
+TEST(ElfCore, KernelVirtualMappingsGetTheirOwnLoadsOverTheSameBytes) {
+  Fixture f;
+  auto put = [&](uint64_t gpa, uint64_t v) { std::memcpy(f.low.data() + gpa, &v, 8); };
+  std::memset(f.low.data() + 0x1000, 0, 3 * 4096);  // pages 1-2 become the tables
+  put(0x1000 + 511 * 8, 0x2000 | 1);            // PML4[511] -> PDPT
+  put(0x2000 + 510 * 8, 0x3000 | 1);            // PDPT[510] -> PD at page 3
+  f.low.data()[0x3000 + 8 * 8] = 0;             // keep page 3 zero but for one entry:
+  put(0x3000 + 8 * 8, 0x4000 | 1);              // PD[8] -> PT at page 4 (0xffffffff81000000)
+  f.low.data()[0x4000] = 0;
+  put(0x4000, 0xa000 | 1);                      // PT[0] -> page 10
+  put(0x4000 + 8, 0xb000 | 1);                  // PT[1] -> page 11: one run of two pages
+  for (bool compress : {false, true}) {
+    auto img = Image::open(f.image(compress));
+    auto path = f.dir.file(compress ? "kz.core" : "k.core");
+    auto st = write_elf_core(img, path, {.sync = false});
+    EXPECT_EQ(st.kernel_loads, 1u);
+    auto c = parse(path);
+    const Elf64_Phdr* k = nullptr;
+    for (auto& p : c.ph)
+      if (p.p_type == PT_LOAD && p.p_vaddr == 0xffffffff81000000ull) k = &p;
+    ASSERT_NE(k, nullptr) << "no PT_LOAD at the kernel text address";
+    EXPECT_EQ(k->p_paddr, 0xa000u);
+    EXPECT_EQ(k->p_filesz, 0x2000u);
+    ASSERT_LE(k->p_offset + k->p_filesz, c.bytes.size());
+    EXPECT_EQ(std::memcmp(c.bytes.data() + k->p_offset, f.low.data() + 0xa000, 0x2000), 0);
+    auto no = write_elf_core(img, f.dir.file("plain.core"), {.sync = false, .kernel_mappings = false});
+    EXPECT_EQ(no.kernel_loads, 0u);
+  }
+}
+
 TEST(ElfCore, ReadRamReadsAnyRangeOfRawAndCompressedRegions) {
   Fixture f;
   for (bool compress : {false, true}) {
