@@ -180,6 +180,29 @@ TEST(GdbStub, DetachingLeavesTheGuestRunningWithoutBreakpoints) {
   EXPECT_EQ(vm.wait(60s), lt::ExitStatus::exited(15)) << vm.transcript();
 }
 
+// The issue's own recipe over TCP: `amber run --bare counter.bin --gdb PORT
+// --gdb-wait`, gdb with no symbols, `hbreak *ADDR`, continue, `info
+// registers rip`. Port 0 lets amber pick a free one and say which.
+TEST(GdbStub, CounterOverTcpWithTheIssuesRecipe) {
+  REQUIRE_GDB();
+  lt::Process vm({kAmber, "run", "--bare", kBare + "/counter.bin", "--gdb", "0", "--gdb-wait"});
+  std::smatch m;
+  std::regex re(R"(gdb stub on 127\.0\.0\.1:(\d+))");
+  std::string err;
+  for (int i = 0; i < 600; ++i, usleep(50'000))
+    if (err = vm.err(); std::regex_search(err, m, re)) break;
+  ASSERT_FALSE(m.empty()) << vm.transcript();
+  // 0x10000c: counter.S's `loop`, after the 12-byte movq that zeroes the
+  // counter. 127.0.0.1, not ":PORT": the sandbox resolves no host names.
+  auto g = lt::run({find_gdb(), "-nx", "-batch", "-ex", "target remote 127.0.0.1:" + m[1].str(), "-ex", "hbreak *0x10000c",
+                    "-ex", "c", "-ex", "info registers rip", "-ex", "x/1gx 0x300000", "-ex", "kill"},
+                   120s);
+  EXPECT_EQ(g.status, lt::ExitStatus::exited(0)) << g.transcript();
+  EXPECT_NE(g.out.find("rip            0x10000c"), std::string::npos) << g.transcript();
+  EXPECT_NE(g.out.find("0x300000:\t0x0000000000000000"), std::string::npos) << "the counter, zeroed\n" << g.transcript();
+  EXPECT_EQ(vm.wait(60s), lt::ExitStatus::exited(0)) << "gdb's kill ends amber\n" << vm.transcript() << g.transcript();
+}
+
 TEST(GdbStub, BadEndpointsFailBeforeTheGuestStarts) {
   auto r = lt::run({kAmber, "run", "--bare", kBare + "/gdbtarget.bin", "--gdb", "unix:/nonexistent-dir/x.sock"}, 60s);
   EXPECT_EQ(r.status, lt::ExitStatus::exited(1)) << r.transcript();

@@ -20,6 +20,9 @@ if [ -d /.sandbox/tmp-carried ]; then cp -a /.sandbox/tmp-carried/. /tmp/; rm -r
 mkdir -p /dev/pts /dev/shm
 mount -t devpts -o newinstance,ptmxmode=0666 devpts /dev/pts
 mount -t tmpfs -o mode=1777 tmpfs /dev/shm
+# Loopback only (L1 has no network): local servers such as amber's gdb stub
+# on 127.0.0.1 are reachable inside the sandbox.
+ip link set lo up 2>/dev/null || ifconfig lo 127.0.0.1 up
 
 finish() {  # $1 = status: end marker on the output port, drain, power off
     printf '%s%d@@\n' "$MARKER" "$1" >&3
