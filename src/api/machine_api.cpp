@@ -66,6 +66,8 @@ std::string execute(vmm::Machine& m, const Request& r) {
             .uint("ram_data_bytes", s.ram_data_bytes)
             .uint("disk_data_bytes", s.disk_data_bytes)
             .num("pause_ms", s.pause_ms)
+            .num("total_ms", s.total_ms)
+            .boolean("background", s.background)
             .str("then", r.then_exit ? "exit" : "continue")
             .done();
       }

@@ -20,6 +20,7 @@
 #include "amber/log.h"
 #include "firmware/boot_result.h"
 #include "hv/hypervisor.h"
+#include "snapshot/image.h"
 #include "virtio/disk/disk_backend.h"
 #include "virtio/p9/share_spec.h"
 #include "vmm/console.h"
@@ -72,6 +73,10 @@ struct MachineConfig {
   // RAM is fresh anonymous memory (a boot), not mapped from an image (a
   // resume): the image writer may then treat non-resident pages as zero.
   bool anonymous_memory = true;
+  // Saves that continue the VM write RAM from a forked copy-on-write child
+  // while the guest runs (vmm/background_save.h), where every disk is
+  // read-only; false: every save stops the guest until the file is written.
+  bool background_saves = true;
 };
 
 // Why run() returned. kGuestExit: the guest wrote the debug-exit port
@@ -81,7 +86,11 @@ enum class StopReason { kGuestReset, kGuestShutdown, kSaved, kQuit, kSignal, kEr
 struct SaveResult {
   std::string path;
   uint64_t allocated_bytes = 0, ram_data_bytes = 0, disk_data_bytes = 0;
-  double pause_ms = 0;  // from pausing the vCPUs to the image being on disk
+  // How long the guest was stopped: to the image on disk, or, for a
+  // background save, to the fork of the writer.
+  double pause_ms = 0;
+  double total_ms = 0;      // from the pause to the image on disk
+  bool background = false;  // written by a forked child while the guest ran (background_save.h)
   std::string summary() const;
 };
 
@@ -233,6 +242,9 @@ class Machine {
     std::function<void()> task;
     int guest_status = 0;  // kStop with StopReason::kGuestExit
   };
+  // The save input at this instant (the VM paused).
+  image::SaveInput capture_for_save();
+  bool can_save_in_background() const;
   // Handles a console/doorbell save request; false when run() must end.
   bool triggered_save(const RunOptions& opts, RunOutcome& out);
   // The one pause -> act -> resume path of the triggered save, the API save

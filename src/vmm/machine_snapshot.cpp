@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <optional>
 
 #include <fmt/core.h>
 
@@ -12,6 +13,7 @@
 #include "legacy/i8042.h"
 #include "legacy/uart.h"
 #include "snapshot/image.h"
+#include "vmm/background_save.h"
 #include "virtio/disk/disk_backend.h"
 #include "virtio/mmio_transport.h"
 #include "vmm/machine.h"
@@ -35,8 +37,9 @@ StateNode save_vcpu(hv::Vcpu& v) {
 }  // namespace
 
 std::string SaveResult::summary() const {
-  return fmt::format("{}: {:.1f} MiB allocated ({:.1f} MiB RAM data, {:.1f} MiB disk data), paused {:.1f} ms", path,
-                     allocated_bytes / 1048576.0, ram_data_bytes / 1048576.0, disk_data_bytes / 1048576.0, pause_ms);
+  return fmt::format("{}: {:.1f} MiB allocated ({:.1f} MiB RAM data, {:.1f} MiB disk data), paused {:.1f} ms{}", path,
+                     allocated_bytes / 1048576.0, ram_data_bytes / 1048576.0, disk_data_bytes / 1048576.0, pause_ms,
+                     background ? fmt::format(", written in {:.1f} ms in the background", total_ms) : "");
 }
 
 StateNode Machine::save_state() {
@@ -76,15 +79,55 @@ void Machine::restore_state(const StateNode& m) {
   restored_ = true;
 }
 
+image::SaveInput Machine::capture_for_save() {
+  image::SaveInput in;
+  in.machine = save_state();
+  for (auto& r : memory_.regions())
+    in.ram.push_back({r.gpa, std::span<const uint8_t>(r.host, r.size), config_.anonymous_memory});
+  for (size_t i = 0; i < disks_.size(); ++i) {
+    block::DiskBackend* d = disks_[i];
+    image::DiskIn di;
+    di.name = config_.disks[i].name;
+    di.id = config_.disks[i].id;
+    di.read_only = config_.disks[i].read_only;
+    di.size = d->size();
+    for (auto& e : d->data_extents()) di.extents.push_back({e.offset, e.length});
+    di.read = [d](uint64_t off, std::span<uint8_t> out) { return d->read(off, out); };
+    in.disks.push_back(std::move(di));
+  }
+  in.cmdline = config_.cmdline;
+  return in;
+}
+
+bool Machine::can_save_in_background() const {
+  // The child reads disks through the same files the guest goes on writing
+  // to: only disks nobody writes are frozen like RAM.
+  if (!config_.background_saves) return false;
+  for (auto* d : disks_)
+    if (!d->read_only()) return false;
+  return true;
+}
+
 SaveResult Machine::save_image(const std::string& path, bool compress, bool stay_paused) {
   // Before pausing or opening `path`: a refused save leaves an earlier image intact.
   if (std::string why = save_refusal(); !why.empty()) throw Error(fmt::format("save refused: {}", why));
   auto t0 = std::chrono::steady_clock::now();
+  auto ms_since = [&t0] {
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  };
   image::SaveStats stats;
-  double pause_ms = 0;
+  SaveResult r;
+  r.path = path;
+  image::SaveOptions opt;
+  opt.compress = compress;
+  // Background: the VM runs on after the capture, and nothing is gained
+  // when it is to stay paused (then=exit) or is not running.
+  bool background = !stay_paused && started_ && !paused_ && can_save_in_background();
+  std::optional<BackgroundSave> child;
   pause_scope(
       [&] {
-        // A debugger's int3 bytes out of RAM while it is captured.
+        // A debugger's int3 bytes out of RAM while it is captured (for a
+        // background save: until fork() has frozen the child's view).
         if (debug_.before_save) debug_.before_save();
         struct AfterSave {
           const DebugHooks& h;
@@ -92,24 +135,20 @@ SaveResult Machine::save_image(const std::string& path, bool compress, bool stay
             if (h.after_save) h.after_save();
           }
         } after_save{debug_};
-        image::SaveInput in;
-        in.machine = save_state();
-        for (auto& r : memory_.regions())
-          in.ram.push_back({r.gpa, std::span<const uint8_t>(r.host, r.size), config_.anonymous_memory});
-        for (size_t i = 0; i < disks_.size(); ++i) {
-          block::DiskBackend* d = disks_[i];
-          image::DiskIn di;
-          di.name = config_.disks[i].name;
-          di.id = config_.disks[i].id;
-          di.read_only = config_.disks[i].read_only;
-          di.size = d->size();
-          for (auto& e : d->data_extents()) di.extents.push_back({e.offset, e.length});
-          di.read = [d](uint64_t off, std::span<uint8_t> out) { return d->read(off, out); };
-          in.disks.push_back(std::move(di));
+        image::SaveInput in = capture_for_save();
+        if (background) {
+          // The watcher sees the save start and finish; the child reports
+          // no progress in between.
+          if (progress_.start) progress_.start();
+          try {
+            child.emplace(BackgroundSave::start(path, in, opt));
+          } catch (...) {
+            if (progress_.finish) progress_.finish();
+            throw;
+          }
+          r.pause_ms = ms_since();
+          return;
         }
-        in.cmdline = config_.cmdline;
-        image::SaveOptions opt;
-        opt.compress = compress;
         opt.progress = progress_.update;
         if (progress_.start) progress_.start();
         try {
@@ -120,15 +159,24 @@ SaveResult Machine::save_image(const std::string& path, bool compress, bool stay
         }
         if (progress_.finish) progress_.finish();
         // From pausing the vCPUs to the image on disk, without the resume.
-        pause_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+        r.pause_ms = ms_since();
       },
       stay_paused);
-  SaveResult r;
-  r.path = path;
+  if (child) {
+    // The guest runs meanwhile; the caller's answer waits for the file.
+    struct Finish {
+      const SaveProgress& p;
+      ~Finish() {
+        if (p.finish) p.finish();
+      }
+    } finish{progress_};
+    stats = child->wait();
+  }
+  r.background = background;
+  r.total_ms = ms_since();
   r.allocated_bytes = stats.allocated_bytes;
   r.ram_data_bytes = stats.ram_data_bytes;
   r.disk_data_bytes = stats.disk_data_bytes;
-  r.pause_ms = pause_ms;
   return r;
 }
 
