@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <linux/audit.h>
 #include <linux/filter.h>
+#include <linux/kvm.h>
 #include <linux/seccomp.h>
 #include <sched.h>
 #include <seccomp.h>
@@ -55,9 +56,10 @@ const Names kShareFs = {
     "statx", "fcntl", "ftruncate", "faccessat", "faccessat2", "fgetxattr", "flistxattr",
 };
 // Saving an image (src/snapshot/atomic_file.cpp: O_TMPFILE, fchmod,
-// fsync, linkat or rename), resetting to it, stopping the threads.
+// fsync, linkat or rename), resetting to it, stopping the threads, and
+// `amber exec` removing its status directory (rmdir) after the run.
 const Names kMainOnly = {
-    "openat", "linkat", "rename", "renameat", "renameat2", "unlink", "unlinkat", "fchmod", "fchmodat",
+    "openat", "linkat", "rename", "renameat", "renameat2", "unlink", "unlinkat", "rmdir", "fchmod", "fchmodat",
     "ftruncate", "fallocate", "fcntl", "mincore", "statfs", "fstatfs", "statx", "getdents64",
     "eventfd2", "epoll_create1", "epoll_ctl", "pipe2", "sched_getaffinity", "getcwd", "readlink",
     "poll", "ppoll", "epoll_wait", "epoll_pwait", "dup", "umask", "getuid", "geteuid", "getgid", "getegid",
@@ -71,6 +73,7 @@ struct RoleRules {
   Names calls;
   bool kvm_ioctls = false;    // ioctl type KVMIO
   bool tty_ioctls = false;    // every 'T' ioctl; otherwise only TCSETS (the fatal path's terminal restore)
+  bool irq_line = false;      // the one KVM ioctl KVM_IRQ_LINE (a level interrupt)
   bool threads = false;       // clone(CLONE_THREAD); prctl(PR_SET_NAME, PR_SET_NO_NEW_PRIVS) for children
 };
 
@@ -91,6 +94,7 @@ RoleRules rules_for(ThreadRole role) {
       break;
     case ThreadRole::kConsole:
       append(r.calls, {"poll", "ppoll"});
+      r.irq_line = true;  // input raises the UART's IRQ 4 (src/kvm/irq_lines.cpp)
       break;
     case ThreadRole::kApi:
       append(r.calls, {"poll", "ppoll", "accept4", "recvfrom", "sendto", "recvmsg", "sendmsg", "shutdown"});
@@ -150,6 +154,9 @@ std::vector<sock_filter> compile(ThreadRole role, SeccompMode mode) {
   if (r.kvm_ioctls)
     check_rc(seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
                               SCMP_A1(SCMP_CMP_MASKED_EQ, 0xff00, kKvmIoctlType << 8)),
+             "ioctl rule");
+  if (r.irq_line && !r.kvm_ioctls)
+    check_rc(seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1, SCMP_A1(SCMP_CMP_EQ, KVM_IRQ_LINE)),
              "ioctl rule");
   if (r.tty_ioctls)
     check_rc(seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,

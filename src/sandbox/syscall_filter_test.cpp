@@ -4,6 +4,7 @@
 #include "sandbox/syscall_filter.h"
 
 #include <fcntl.h>
+#include <linux/kvm.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -148,6 +149,17 @@ TEST(SyscallFilter, OnlyVcpuAndMainThreadsMakeKvmIoctls) {
   });
   EXPECT_EQ(io.status, kSeccompExitStatus) << io.err;
   EXPECT_NE(io.err.find("thread io made forbidden system call ioctl"), std::string::npos) << io.err;
+  // The console thread raises the UART's interrupt (KVM_IRQ_LINE) and
+  // nothing else of KVM's.
+  auto console = run_child([] {
+    setup_seccomp(SeccompMode::kOn);
+    on_thread(ThreadRole::kConsole, [] {
+      if (::syscall(SYS_ioctl, -1, KVM_IRQ_LINE, 0) != -1 || errno != EBADF) _exit(3);
+      ::syscall(SYS_ioctl, -1, KVM_RUN, 0);
+    });
+  });
+  EXPECT_EQ(console.status, kSeccompExitStatus) << console.err;
+  EXPECT_NE(console.err.find("thread console made forbidden system call ioctl"), std::string::npos) << console.err;
 }
 
 TEST(SyscallFilter, LogModeAllowsWhatOnWouldDeny) {
