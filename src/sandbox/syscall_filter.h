@@ -1,7 +1,7 @@
 #pragma once
 // Per-thread system-call allow-lists (issue 17, docs/security.md). Each of
 // amber's thread roles (amber/thread_role.h) gets its own seccomp filter,
-// compiled once with libseccomp by setup_seccomp() and loaded, with
+// compiled at build time with libseccomp (filter_rules.h) and loaded, with
 // no_new_privs, by the thread itself when it enters its role, so the guest
 // never runs its first instruction outside it. A denied call traps: the
 // SIGSYS handler writes one line naming the thread's role and the call and
@@ -29,15 +29,12 @@ inline constexpr int kSeccompExitStatus = 159;
 std::optional<SeccompMode> parse_seccomp_mode(std::string_view text);
 const char* seccomp_mode_name(SeccompMode mode);
 
-// Compiles every role's filter, installs the SIGSYS reporter and the
+// Picks every role's filter (compiled at build time, filter_rules.h), installs the SIGSYS reporter and the
 // thread-start hook (amber::set_thread_start_hook). Main thread, before any
 // of the VM's threads start; once per process. kOff: nothing. Throws Error
-// when a filter cannot be built (libseccomp missing a call's number).
+// for an unknown AMBER_TEST_FORBIDDEN_SYSCALL role.
 // AMBER_TEST_FORBIDDEN_SYSCALL=ROLE (test-only, docs/testing.md) makes the
 // first thread of that role call mount(2) right after its filter is loaded.
 void setup_seccomp(SeccompMode mode);
-
-// The system calls a role may make (names), for tests and docs/security.md.
-std::vector<std::string_view> allowed_syscalls(ThreadRole role);
 
 }  // namespace amber::sandbox
