@@ -26,8 +26,8 @@ namespace {
 using Names = std::vector<std::string_view>;
 
 // What every thread does: memory, locks, signals, time, its own exit, and
-// reading and writing descriptors it already holds. Derived from runs under
-// --seccomp=log over the vmm, linux and ci suites (docs/security.md), then
+// reading and writing descriptors it already holds. Checked by runs under
+// --seccomp=log over the vmm and linux suites (docs/security.md), then
 // pinned. mmap and mprotect are allowed without PROT_EXEC only (below).
 const Names kCommon = {
     "read", "write", "readv", "writev", "close", "lseek", "fstat", "newfstatat",
