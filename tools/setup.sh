@@ -7,6 +7,7 @@ packages=(
   g++ meson ninja-build pkg-config            # build
   linux-libc-dev                              # KVM UAPI headers
   libfdt-dev libzstd-dev libxxhash-dev libfmt-dev nlohmann-json3-dev
+  libseccomp-dev                              # per-thread system-call filters (docs/security.md)
   libgtest-dev libgmock-dev libbenchmark-dev  # tests, benchmarks
   qemu-system-x86 busybox-static cpio         # the KVM sandbox and test guests
   e2fsprogs                                   # ext4 test disks (mke2fs -d)

@@ -15,6 +15,7 @@
 
 #include "amber/error.h"
 #include "amber/log.h"
+#include "amber/thread_role.h"
 #include "api/json.h"
 
 namespace amber::api {
@@ -116,6 +117,7 @@ void ApiServer::reap_done_clients() {
 }
 
 void ApiServer::accept_loop() {
+  enter_thread_role(ThreadRole::kApi);  // client threads inherit its filter and add their own
   for (;;) {
     pollfd p[2] = {{listen_fd_.get(), POLLIN, 0}, {stop_fd_.get(), POLLIN, 0}};
     if (poll(p, 2, -1) < 0) {
@@ -135,6 +137,7 @@ void ApiServer::accept_loop() {
     Client& c = clients_.emplace_back();
     c.fd = std::move(fd);
     c.thread = std::thread([this, &c] {
+      enter_thread_role(ThreadRole::kApi);
       serve(c);
       c.done = true;
     });

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <iterator>
@@ -18,6 +19,7 @@
 #include "amber/error.h"
 #include "amber/log.h"
 #include "amber/mapping.h"
+#include "amber/thread_role.h"
 #include "amber/unique_fd.h"
 #include "api/api_client.h"
 #include "api/api_server.h"
@@ -34,6 +36,7 @@
 #include "gdb/stub.h"
 #include "kvm/kvm_hypervisor.h"
 #include "snapshot/elf_core.h"
+#include "sandbox/syscall_filter.h"
 #include "snapshot/image.h"
 #include "virtio/disk/disk_spec.h"
 #include "virtio/p9/share_spec.h"
@@ -108,6 +111,7 @@ class SignalWatcher {
     // destructor): the fd closes when both are done with it.
     fd_ = std::make_shared<UniqueFd>(check_sys(signalfd(-1, &set, SFD_CLOEXEC), "signalfd"));
     thread_ = std::thread([fd = fd_, &m, image = std::move(image)] {
+      enter_thread_role(ThreadRole::kSignals);
       signalfd_siginfo si;
       if (::read(fd->get(), &si, sizeof si) != sizeof si || si.ssi_signo == 0) return;
       if (static_cast<int>(si.ssi_signo) == vmm::image_lease_signal())
@@ -128,6 +132,19 @@ class SignalWatcher {
   std::shared_ptr<UniqueFd> fd_;
   std::thread thread_;
 };
+
+// --seccomp, else $AMBER_SECCOMP (for running whole test suites in log
+// mode), else on.
+sandbox::SeccompMode seccomp_mode_of(const std::string& option) {
+  std::string v = option;
+  if (v.empty()) {
+    const char* env = std::getenv("AMBER_SECCOMP");
+    v = env && *env ? env : "on";
+  }
+  auto mode = sandbox::parse_seccomp_mode(v);
+  if (!mode) throw Error(fmt::format("AMBER_SECCOMP: expected on, log or off, not '{}'", v));
+  return *mode;
+}
 
 void block_stop_signals() {
   sigset_t set = watched_signals();
@@ -200,6 +217,10 @@ vmm::RunOutcome run_machine(vmm::Machine& m, const SaveArgs& save, const std::st
     fmt::print(stderr, "amber: gdb stub on {}{}\r\n", stub->address(),
                gdb.wait ? "; the vCPUs wait for gdb to continue them" : "");
   }
+  // The main thread's allow-list, before the guest's first instruction: the
+  // vCPU, I/O and console threads m.run() starts inherit it and load their
+  // own (src/sandbox/syscall_filter.h).
+  enter_thread_role(ThreadRole::kMain);
   t.mark("start vCPUs");
   t.print();
   auto out = m.run(ro);
@@ -241,6 +262,7 @@ std::optional<x86::KernelFormat> probe_kernel_format(const std::string& path) {
 vmm::RunOutcome boot_and_run(const RunArgs& a, std::span<const uint8_t> initrd_image) {
   Timings t(a.timings);
   block_stop_signals();
+  sandbox::setup_seccomp(seccomp_mode_of(a.seccomp));
   FileBytes kernel, bare;
   std::optional<x86::KernelFormat> format;
   if (!a.kernel.empty()) {
@@ -329,6 +351,7 @@ int cmd_run(const RunArgs& a) { return boot_and_run(a, {}).exit_status(); }
 int cmd_resume(const ResumeArgs& a) {
   Timings t(a.timings);
   block_stop_signals();
+  sandbox::setup_seccomp(seccomp_mode_of(a.seccomp));
   auto img = image::Image::open(a.image);
   t.mark("open image");
   // A Linux guest would spin silently on a KVM that cannot run Linux;

@@ -4,6 +4,7 @@
 
 #include "amber/error.h"
 #include "cli/help.h"
+#include "cli/options.h"
 
 namespace amber::cli {
 
@@ -31,6 +32,7 @@ Command parse_exec(ArgScanner& a) {
     else if (opt == "--timings") { a.flag(); vm.timings = true; }
     else if (opt == "--verbose" || opt == "-v") { a.flag(); vm.verbose = true; }
     else if (opt == "--force-kvm") { a.flag(); vm.force_kvm = true; }
+    else if (opt == "--seccomp") vm.seccomp = parse_seccomp_option(a.value());
     else a.unknown(opt);
   }
   if (vm.kernel.empty()) throw UsageError("exec: missing --kernel FILE (see 'amber exec --help')");

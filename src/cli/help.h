@@ -70,6 +70,13 @@ KVM:
                       KVM cannot run Linux (e.g. PVM); without it amber refuses
                       at once with the reason (multiboot kernels run anywhere)
 
+Security:
+  --seccomp=on|log|off  per-thread system-call allow-lists (default on, or
+                      $AMBER_SECCOMP): a forbidden call ends amber with one
+                      line naming the thread and the call, exit 159; log:
+                      allowed and logged by the kernel (dmesg), for
+                      developing devices (docs/security.md)
+
 Snapshots:
   --save-on-serial TEXT  when the guest console prints TEXT, save the VM
   --save IMAGE           ... to this image file (written atomically); also
@@ -117,6 +124,7 @@ is never modified. Console and exit status as with 'amber run'.
   -v, --verbose             more detail on stderr
   --force-kvm               resume a Linux guest even where 'amber doctor'
                             says this KVM cannot run Linux (e.g. PVM)
+  --seccomp=on|log|off      system-call allow-lists, as with 'amber run'
   -h, --help                show this help
 )";
 
@@ -214,6 +222,7 @@ docs/exec.md.
   --cmdline ARGS      appended to the kernel command line
   --force-kvm         run even where 'amber doctor' says this KVM cannot run
                       Linux (e.g. PVM)
+  --seccomp=on|log|off  system-call allow-lists, as with 'amber run'
   --timings           print how long each start-up phase took (stderr)
   -v, --verbose       kernel messages, amber-init's steps and the command line
   -h, --help          show this help

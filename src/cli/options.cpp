@@ -73,6 +73,11 @@ void check_api(const std::string& cmd, const std::string& api) {
 
 }  // namespace
 
+std::string parse_seccomp_option(const std::string& value) {
+  if (value == "on" || value == "log" || value == "off") return value;
+  throw UsageError(fmt::format("--seccomp takes on, log or off, not '{}'", value));
+}
+
 uint16_t parse_debug_exit_port(const std::optional<std::string>& value) {
   if (!value) return layout::kDebugExitPort;
   const std::string& v = *value;
@@ -142,6 +147,7 @@ Command parse_run(ArgScanner& a) {
     else if (opt == "--timings") { a.flag(); r.timings = true; }
     else if (opt == "--verbose" || opt == "-v") { a.flag(); r.verbose = true; }
     else if (opt == "--force-kvm") { a.flag(); r.force_kvm = true; }
+    else if (opt == "--seccomp") r.seccomp = parse_seccomp_option(a.value());
     else if (!parse_save_option(a, opt, r.save) && !parse_gdb_option(a, opt, r.gdb)) a.unknown(opt);
   }
   if (r.kernel.empty() == r.bare.empty()) throw UsageError("run: give exactly one of --kernel FILE or --bare FILE");
@@ -176,6 +182,7 @@ Command parse_resume(ArgScanner& a) {
     else if (opt == "--timings") { a.flag(); r.timings = true; }
     else if (opt == "--verbose" || opt == "-v") { a.flag(); r.verbose = true; }
     else if (opt == "--force-kvm") { a.flag(); r.force_kvm = true; }
+    else if (opt == "--seccomp") r.seccomp = parse_seccomp_option(a.value());
     else if (!parse_save_option(a, opt, r.save) && !parse_gdb_option(a, opt, r.gdb)) a.unknown(opt);
   }
   if (r.image.empty()) throw UsageError("resume: missing IMAGE (see 'amber resume --help')");

@@ -52,6 +52,9 @@ struct RunArgs {
   GdbArgs gdb;
   bool timings = false, verbose = false;
   bool force_kvm = false;  // --force-kvm: boot a Linux kernel even where `amber doctor` says it cannot run
+  // --seccomp=on|log|off (src/sandbox/syscall_filter.h); empty: not given, then
+  // $AMBER_SECCOMP, else on (seccomp_mode_of()).
+  std::string seccomp;
 };
 
 struct ResumeArgs {
@@ -62,6 +65,7 @@ struct ResumeArgs {
   GdbArgs gdb;
   bool timings = false, verbose = false;
   bool force_kvm = false;  // --force-kvm: resume a Linux guest even where `amber doctor` says it cannot run
+  std::string seccomp;     // as RunArgs::seccomp
 };
 
 struct InspectArgs {
@@ -113,6 +117,9 @@ using Command =
                  KconfigArgs>;
 
 Command parse_command_line(const std::vector<std::string>& argv);
+
+// The value of --seccomp=MODE: "on", "log" or "off", else UsageError.
+std::string parse_seccomp_option(const std::string& value);
 
 // The port of --debug-exit[=PORT]: layout::kDebugExitPort without a value;
 // else hex (0x...) or decimal, a window of layout::kDebugExitSize ports in

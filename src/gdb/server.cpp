@@ -16,6 +16,7 @@
 
 #include "amber/error.h"
 #include "amber/log.h"
+#include "amber/thread_role.h"
 
 namespace amber::gdb {
 namespace {
@@ -120,6 +121,7 @@ void Server::vm_ended(int status) {
 }
 
 void Server::loop() {
+  enter_thread_role(ThreadRole::kGdb);  // its seccomp filter (docs/security.md)
   UniqueFd client;
   std::unique_ptr<Session> session;
   auto drop_client = [&] {

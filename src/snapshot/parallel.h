@@ -9,6 +9,8 @@
 #include <thread>
 #include <vector>
 
+#include "amber/thread_role.h"
+
 namespace amber::image {
 
 // Resolves "0 = auto" and never exceeds the work available.
@@ -40,7 +42,11 @@ void parallel_for(size_t n, unsigned threads, Fn&& fn) {
     }
   };
   std::vector<std::thread> pool;
-  for (unsigned w = 1; w < threads; ++w) pool.emplace_back(body, w);
+  for (unsigned w = 1; w < threads; ++w)
+    pool.emplace_back([&body, w] {
+      enter_thread_role(ThreadRole::kSave);  // on top of the filter inherited from the caller
+      body(w);
+    });
   body(0);
   for (auto& t : pool) t.join();
   if (error) std::rethrow_exception(error);

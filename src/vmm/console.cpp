@@ -8,12 +8,24 @@
 #include <vector>
 
 #include "amber/error.h"
+#include "amber/thread_role.h"
 
 namespace amber::vmm {
 
 namespace {
 constexpr uint8_t kEscape = 0x01;  // Ctrl-A, as in QEMU
+
+// The terminal a raw-mode Console must give back even when amber ends from
+// a signal handler (a forbidden system call, src/sandbox/syscall_filter.cpp):
+// written once before any VM thread starts, read there with tcsetattr
+// (an ioctl, async-signal-safe).
+termios g_fatal_saved{};
+std::atomic<int> g_fatal_fd{-1};
+void restore_terminal_on_fatal() noexcept {
+  int fd = g_fatal_fd.load();
+  if (fd >= 0) tcsetattr(fd, TCSANOW, &g_fatal_saved);
 }
+}  // namespace
 
 Console::Console(int in_fd, int out_fd) : in_fd_(in_fd), out_fd_(out_fd) {
   int wake[2];
@@ -24,6 +36,11 @@ Console::Console(int in_fd, int out_fd) : in_fd_(in_fd), out_fd_(out_fd) {
     termios raw = saved_;
     cfmakeraw(&raw);
     if (tcsetattr(in_fd_, TCSANOW, &raw) == 0) raw_ = true;
+    if (raw_) {
+      g_fatal_saved = saved_;
+      g_fatal_fd.store(in_fd_);
+      set_fatal_cleanup(restore_terminal_on_fatal);
+    }
   }
 }
 
@@ -34,6 +51,7 @@ Console::~Console() {
 
 void Console::restore_terminal() noexcept {
   if (raw_) {
+    g_fatal_fd.store(-1);
     tcsetattr(in_fd_, TCSANOW, &saved_);
     raw_ = false;
   }
@@ -68,6 +86,7 @@ void Console::stop_input() {
 }
 
 void Console::input_loop() {
+  enter_thread_role(ThreadRole::kConsole);
   bool escape = false;
   std::vector<uint8_t> pending;
   while (!stop_) {

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "amber/error.h"
+#include "amber/thread_role.h"
 
 namespace amber::vmm {
 
@@ -69,6 +70,7 @@ void IoThread::stop() {
 }
 
 void IoThread::loop() {
+  enter_thread_role(ThreadRole::kIo);
   epoll_event events[16];
   for (;;) {
     {

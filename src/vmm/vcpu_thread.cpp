@@ -4,6 +4,7 @@
 
 #include "amber/error.h"
 #include "amber/log.h"
+#include "amber/thread_role.h"
 
 namespace amber::vmm {
 
@@ -104,6 +105,7 @@ void VcpuThread::join() {
 }
 
 void VcpuThread::loop() {
+  enter_thread_role(ThreadRole::kVcpu);  // its seccomp filter, before the first KVM_RUN
   t_vcpu = &vcpu_;
   t_self = this;
   ExitResult end;
