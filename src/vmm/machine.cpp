@@ -1,5 +1,8 @@
 #include "vmm/machine.h"
 
+#include <cstdlib>
+#include <string_view>
+
 #include <fmt/core.h>
 
 #include "amber/layout.h"
@@ -38,6 +41,10 @@ Machine::Machine(hv::Hypervisor& hv, MachineConfig config, GuestMemory memory,
       vm_(create_vm(hv_, config_)),
       console_(console),
       devices_(*vm_, memory_, pio_, mmio_) {
+  // A benchmark's and a diagnosis's switch (tools/bench/bgsave.sh,
+  // docs/performance.md): every save stops the guest until written.
+  if (const char* bg = std::getenv("AMBER_BACKGROUND_SAVES"); bg && std::string_view(bg) == "0")
+    config_.background_saves = false;
   uint32_t slot = 0;
   for (auto& r : memory_.regions()) vm_->add_memory({slot++, r.gpa, r.size, r.host});
   for (uint32_t i = 0; i < config_.cpus; ++i) vcpus_.push_back(vm_->create_vcpu(i, config_.cpus));
