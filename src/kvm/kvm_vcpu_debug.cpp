@@ -32,27 +32,33 @@ void write_msr(int fd, uint32_t index, uint64_t value) {
     throw Error(fmt::format("KVM_SET_MSRS: MSR {:#x} was refused", index));
 }
 
+// What a debugger's register file is read from and written back into.
+struct KvmRegFile {
+  kvm_regs r{};
+  kvm_sregs s{};
+  kvm_fpu f{};
+};
+
+KvmRegFile read_reg_file(int fd) {
+  KvmRegFile k;
+  xioctl(fd, KVM_GET_REGS, &k.r, "KVM_GET_REGS");
+  xioctl(fd, KVM_GET_SREGS, &k.s, "KVM_GET_SREGS");
+  xioctl(fd, KVM_GET_FPU, &k.f, "KVM_GET_FPU");
+  return k;
+}
+
 }  // namespace
 
 hv::DebugRegs KvmVcpu::debug_registers() {
   complete_pending_exit();  // RIP past an I/O instruction, as a save would see it
-  kvm_regs r{};
-  kvm_sregs s{};
-  kvm_fpu f{};
-  xioctl(fd_.get(), KVM_GET_REGS, &r, "KVM_GET_REGS");
-  xioctl(fd_.get(), KVM_GET_SREGS, &s, "KVM_GET_SREGS");
-  xioctl(fd_.get(), KVM_GET_FPU, &f, "KVM_GET_FPU");
-  return to_debug_regs(r, s, f, read_msr(fd_.get(), kMsrKernelGsBase));
+  KvmRegFile k = read_reg_file(fd_.get());
+  return to_debug_regs(k.r, k.s, k.f, read_msr(fd_.get(), kMsrKernelGsBase));
 }
 
 void KvmVcpu::set_debug_registers(const hv::DebugRegs& d) {
   complete_pending_exit();
-  kvm_regs r{};
-  kvm_sregs s{};
-  kvm_fpu f{};
-  xioctl(fd_.get(), KVM_GET_REGS, &r, "KVM_GET_REGS");
-  xioctl(fd_.get(), KVM_GET_SREGS, &s, "KVM_GET_SREGS");
-  xioctl(fd_.get(), KVM_GET_FPU, &f, "KVM_GET_FPU");
+  KvmRegFile k = read_reg_file(fd_.get());
+  auto& [r, s, f] = k;
   kvm_sregs before = s;
   from_debug_regs(d, r, s, f);
   xioctl(fd_.get(), KVM_SET_REGS, &r, "KVM_SET_REGS");

@@ -12,6 +12,8 @@
 
 #include <gtest/gtest.h>
 
+#include "vmm/kvm_test_temp_dir.h"
+
 #include "process.h"  // guest-tests/linux_tests: a child driven through pipes
 #include "snapshot/image.h"
 
@@ -23,13 +25,9 @@ const std::string kAmber = AMBER_BINARY;
 const std::string kBare = AMBER_BARE_DIR;
 constexpr uint64_t kBase = 0x1000000, kPages = 8192;
 
-struct TempDir {
-  std::string path;
-  TempDir() {
-    std::string t = (std::filesystem::temp_directory_path() / "amber-bgsave-XXXXXX").string();
-    if (::mkdtemp(t.data())) path = t;
-  }
-  ~TempDir() { std::filesystem::remove_all(path); }
+// The tests' temporary directories: amber-bgsave-XXXXXX.
+struct TempDir : amber::vmm::testing::TempDir {
+  TempDir() : amber::vmm::testing::TempDir("amber-bgsave") {}
 };
 
 // Checks one image of genwriter; "" when consistent, else what is wrong.

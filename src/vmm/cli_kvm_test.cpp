@@ -18,6 +18,8 @@
 #include <fmt/core.h>
 #include <gtest/gtest.h>
 
+#include "vmm/kvm_test_temp_dir.h"
+
 #include "process.h"  // guest-tests/linux_tests: a child driven through pipes
 
 namespace {
@@ -27,13 +29,9 @@ using namespace std::chrono_literals;
 const std::string kAmber = AMBER_BINARY;
 const std::string kBare = AMBER_BARE_DIR;
 
-struct TempDir {
-  std::string path;
-  TempDir() {
-    std::string t = (std::filesystem::temp_directory_path() / "amber-cli-XXXXXX").string();
-    if (::mkdtemp(t.data())) path = t;
-  }
-  ~TempDir() { std::filesystem::remove_all(path); }
+// The tests' temporary directories: amber-cli-XXXXXX.
+struct TempDir : amber::vmm::testing::TempDir {
+  TempDir() : amber::vmm::testing::TempDir("amber-cli") {}
 };
 
 // Issue 11: a resumed VM is a live view of its image (RAM is MAP_PRIVATE of

@@ -15,6 +15,8 @@
 
 #include <gtest/gtest.h>
 
+#include "vmm/kvm_test_temp_dir.h"
+
 #include "process.h"  // guest-tests/linux_tests: a child driven through pipes
 
 namespace {
@@ -32,13 +34,9 @@ std::string find_gdb() {
   return {};
 }
 
-struct TempDir {
-  std::string path;
-  TempDir() {
-    std::string t = (std::filesystem::temp_directory_path() / "amber-gdb-XXXXXX").string();
-    if (::mkdtemp(t.data())) path = t;
-  }
-  ~TempDir() { std::filesystem::remove_all(path); }
+// The tests' temporary directories: amber-gdb-XXXXXX.
+struct TempDir : amber::vmm::testing::TempDir {
+  TempDir() : amber::vmm::testing::TempDir("amber-gdb") {}
 };
 
 // gdb -batch on the guest's symbols, connected to `socket`, running `cmds`.

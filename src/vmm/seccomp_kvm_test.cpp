@@ -22,6 +22,8 @@
 
 #include <gtest/gtest.h>
 
+#include "vmm/kvm_test_temp_dir.h"
+
 #include "process.h"  // guest-tests/linux_tests: a child driven through pipes
 
 namespace {
@@ -32,13 +34,9 @@ const std::string kAmber = AMBER_BINARY;
 const std::string kBare = AMBER_BARE_DIR;
 constexpr int kSeccompExit = 159;  // sandbox::kSeccompExitStatus
 
-struct TempDir {
-  std::string path;
-  TempDir() {
-    std::string t = (std::filesystem::temp_directory_path() / "amber-seccomp-XXXXXX").string();
-    if (::mkdtemp(t.data())) path = t;
-  }
-  ~TempDir() { std::filesystem::remove_all(path); }
+// The tests' temporary directories: amber-seccomp-XXXXXX.
+struct TempDir : amber::vmm::testing::TempDir {
+  TempDir() : amber::vmm::testing::TempDir("amber-seccomp") {}
 };
 
 std::string read_text(const std::string& path) {
@@ -133,36 +131,11 @@ INSTANTIATE_TEST_SUITE_P(EachRole, ForbiddenCall,
                          ::testing::Values("main", "vcpu", "io", "console", "api", "signals", "save", "gdb"),
                          [](const auto& info) { return std::string(info.param); });
 
-// Runs argv as uid/gid `id` (no supplementary groups), stdin /dev/null,
-// stdout and stderr to files; returns the exit status (or 1000 + signal).
+// lt::run_as, with what the command printed in *output.
 int run_as(uid_t id, const std::vector<std::string>& argv, const std::string& log, std::string* output) {
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    int null = ::open("/dev/null", O_RDONLY);
-    int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0666);
-    if (null < 0 || out < 0) _exit(120);
-    ::dup2(null, 0);
-    ::dup2(out, 1);
-    ::dup2(out, 2);
-    if (::setgroups(0, nullptr) != 0 || ::setgid(id) != 0 || ::setuid(id) != 0) _exit(121);
-    std::vector<char*> args;
-    for (auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    ::execv(args[0], args.data());
-    _exit(122);
-  }
-  int st = 0;
-  for (int i = 0; i < 1200; ++i) {  // 120 s
-    if (::waitpid(pid, &st, WNOHANG) == pid) {
-      *output = read_text(log);
-      return WIFEXITED(st) ? WEXITSTATUS(st) : 1000 + WTERMSIG(st);
-    }
-    std::this_thread::sleep_for(100ms);
-  }
-  ::kill(pid, SIGKILL);
-  ::waitpid(pid, &st, 0);
-  *output = read_text(log) + "\n(timed out)";
-  return -1;
+  int status = lt::run_as(id, argv, "", log, 120s);
+  *output = read_text(log) + (status == -1 ? "\n(timed out)" : "");
+  return status;
 }
 
 // Issue 17 item 2: nothing assumes uid 0. Access to /dev/kvm is granted the
