@@ -22,6 +22,19 @@
 namespace amber::sandbox {
 namespace {
 
+// The tests below start threads under the production filters. Under
+// AddressSanitizer the sanitizer runtime makes system calls of its own in
+// new threads (pipe2, for its memory-accessibility probes) that those
+// filters rightly deny, so there they cannot pass; the release unit suite
+// runs them (tools/test.sh runs both).
+#if defined(__SANITIZE_ADDRESS__)
+#define SKIP_UNDER_ASAN() \
+  GTEST_SKIP() << "under AddressSanitizer its runtime calls pipe2 in new threads, which the filters deny; " \
+                  "the release unit suite runs this test"
+#else
+#define SKIP_UNDER_ASAN() (void)0
+#endif
+
 struct Child {
   int status = -1;  // exit status, or 1000 + signal
   std::string err;
@@ -78,6 +91,7 @@ TEST(SyscallFilter, ForbiddenCallOnAVcpuThreadIsNamedAndEndsAmberWith159) {
 }
 
 TEST(SyscallFilter, AllowedCallsRunAndTheThreadsRolesDiffer) {
+  SKIP_UNDER_ASAN();
   // The I/O thread opens files (the 9p server); the vCPU thread may not.
   auto ok = run_child([] {
     setup_seccomp(SeccompMode::kOn);
@@ -104,6 +118,7 @@ TEST(SyscallFilter, AllowedCallsRunAndTheThreadsRolesDiffer) {
 }
 
 TEST(SyscallFilter, MainStartsThreadsAndForksOnlyAWriterThatCannotExec) {
+  SKIP_UNDER_ASAN();
   auto threads = run_child([] {
     setup_seccomp(SeccompMode::kOn);
     enter_thread_role(ThreadRole::kMain);
@@ -151,6 +166,7 @@ TEST(SyscallFilter, NoRoleMapsExecutableMemory) {
 }
 
 TEST(SyscallFilter, OnlyVcpuAndMainThreadsMakeKvmIoctls) {
+  SKIP_UNDER_ASAN();
   // KVM_GET_API_VERSION on a bad descriptor: the filter decides before the
   // kernel looks at it (EBADF when allowed).
   auto vcpu = run_child([] {
@@ -208,6 +224,7 @@ TEST(SyscallFilter, OffLoadsNothing) {
 }
 
 TEST(SyscallFilter, TestHookMakesTheNamedRoleCallMount) {
+  SKIP_UNDER_ASAN();
   auto c = run_child([] {
     ::setenv("AMBER_TEST_FORBIDDEN_SYSCALL", "console", 1);
     setup_seccomp(SeccompMode::kOn);
