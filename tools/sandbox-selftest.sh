@@ -13,8 +13,10 @@
 #   reset-retry   (sandbox only) L1 resets itself silently on try 1 (sysrq b):
 #               reported as INFRA and retried; the retry gives the real status
 #   reset-giveup  (sandbox only) L1 resets on every try: exit 125
+#   infra-retry   (sandbox only) a command failing with an AMBER-SANDBOX-INFRA
+#               line (a process outliving SIGKILL) is retried in a fresh L1
 # Prints "N passed, N failed"; exits 1 if any check failed.
-# Takes 1-1.5 min on an idle 2-core machine (8 L1 boots), 2-4 min loaded.
+# Takes 1-1.5 min on an idle 2-core machine (9 L1 boots), 2-4 min loaded.
 # Options: --quick   skip the two freeze checks (4 of the 8 boots)
 set -euo pipefail
 
@@ -83,6 +85,11 @@ if [ "$mode" = qemu ] && [ "$quick" = 0 ]; then
     check reset-retry 4 '^second-try$' 'INFRA: L1 reset itself .*retry 1/1' --retries 1 -- \
         sh -c 'grep -q amber.try=1 /proc/cmdline && echo b >/proc/sysrq-trigger; echo second-try; exit 4'
     check reset-giveup 125 '' 'L1 reset itself .*giving up' --retries 1 -- sh -c 'echo b >/proc/sysrq-trigger'
+    # A failed command that reports a process outliving SIGKILL is retried.
+    check infra-retry 6 '^second-try$' 'INFRA: test \(pid 1\) still alive .*retry 1/1' --retries 1 -- \
+        sh -c 'grep -q amber.try=1 /proc/cmdline &&
+               { echo "AMBER-SANDBOX-INFRA: test (pid 1) still alive 20 s after SIGKILL"; exit 1; }
+               echo second-try; exit 6'
 else
     echo "SKIP freeze-retry, freeze-giveup, reset-retry, reset-giveup (--quick, or native mode: no L1)"
 fi

@@ -8,7 +8,11 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
@@ -124,11 +128,7 @@ Process::Process(std::vector<std::string> argv, Options opts) {
 }
 
 Process::~Process() {
-  if (pid_ > 0 && !status_) {
-    kill_group();
-    int st;
-    ::waitpid(pid_, &st, 0);
-  }
+  if (pid_ > 0 && !status_) kill_and_reap();
   finish_reader();
   if (in_fd_ >= 0) ::close(in_fd_);
 }
@@ -137,7 +137,7 @@ void Process::reader_loop() {
   pollfd fds[2] = {{out_fd_, POLLIN, 0}, {err_fd_, POLLIN, 0}};
   int open = 2;
   char buf[8192];
-  while (open > 0) {
+  while (open > 0 && !abandon_) {
     int n = ::poll(fds, 2, 200);
     if (n < 0 && errno != EINTR) break;
     for (auto& f : fds) {
@@ -171,6 +171,55 @@ void Process::kill_group() {
   if (pid_ > 0) ::kill(-pid_, SIGKILL);
 }
 
+void Process::kill_and_reap() {
+  kill_group();
+  auto end = std::chrono::steady_clock::now() + 20s;
+  int st;
+  while (::waitpid(pid_, &st, WNOHANG) == 0) {
+    if (std::chrono::steady_clock::now() >= end) {
+      // A process SIGKILL cannot end has a thread that never comes back from
+      // the kernel (in the sandbox: a vCPU whose nested guest never exits to
+      // L1's KVM). There that is infrastructure: tools/kvm-sandbox.sh
+      // retries the suite in a fresh L1 on this line, and counts it
+      // (docs/testing.md "Known sandbox flakes"). The test fails either way.
+      if (const char* l1 = std::getenv("AMBER_SANDBOX_L1"); l1 && std::string(l1) == "1") {
+        std::string prog = name_.substr(0, name_.find(' '));
+        prog = prog.substr(prog.rfind('/') + 1);
+        std::printf("\nAMBER-SANDBOX-INFRA: %s (pid %d) still alive 20 s after SIGKILL: a thread stuck in L1's kernel\n",
+                    prog.c_str(), int(pid_));
+        std::fflush(stdout);
+      }
+      ADD_FAILURE() << "[" << name_ << "] did not die within 20 s of SIGKILL: a thread is stuck in the kernel\n"
+                    << thread_report();
+      abandon_ = true;
+      return;
+    }
+    std::this_thread::sleep_for(20ms);
+  }
+}
+
+std::string Process::thread_report() const {
+  auto first_line = [](const std::string& path) {
+    std::ifstream f(path);
+    std::string line;
+    std::getline(f, line);
+    return line;
+  };
+  std::string r;
+  std::string dir = "/proc/" + std::to_string(pid_) + "/task";
+  std::error_code ec;
+  for (const auto& t : std::filesystem::directory_iterator(dir, ec)) {
+    std::string p = t.path().string();
+    std::string stat = first_line(p + "/stat");
+    auto close = stat.rfind(')');
+    std::string state = close != std::string::npos && close + 2 < stat.size() ? stat.substr(close + 2, 1) : "?";
+    std::string syscall = first_line(p + "/syscall");
+    r += "  thread " + t.path().filename().string() + " " + first_line(p + "/comm") + ": state " + state +
+         ", wchan " + first_line(p + "/wchan") + ", syscall " + syscall.substr(0, syscall.find(' ')) + "\n";
+  }
+  return r.empty() ? "  (no threads readable in " + dir + ")\n" : r;
+}
+
 bool Process::expect(const std::string& text, Seconds timeout) { return expect_impl(text, timeout, true); }
 
 bool Process::try_expect(const std::string& text, Seconds timeout) { return expect_impl(text, timeout, false); }
@@ -191,7 +240,7 @@ bool Process::expect_impl(const std::string& text, Seconds timeout, bool report)
   ADD_FAILURE() << "[" << name_ << "] did not print \"" << text << "\" "
                 << (ok ? "before its output ended" : "within " + std::to_string(timeout.count()) + " s")
                 << "\n"
-                << transcript();
+                << transcript() << (ok ? "" : "\n---- its threads ----\n" + thread_report());
   return false;
 }
 
@@ -218,7 +267,7 @@ bool Process::expect_regex(const std::string& re_text, std::vector<std::string>*
   ADD_FAILURE() << "[" << name_ << "] did not print a match for /" << re_text << "/ "
                 << (ok ? "before its output ended" : "within " + std::to_string(timeout.count()) + " s")
                 << "\n"
-                << transcript();
+                << transcript() << (ok ? "" : "\n---- its threads ----\n" + thread_report());
   return false;
 }
 
@@ -258,13 +307,12 @@ ExitStatus Process::wait(Seconds timeout) {
   while (!status_) {
     if (!running()) break;
     if (std::chrono::steady_clock::now() >= deadline) {
-      kill_group();
-      int st;
-      ::waitpid(pid_, &st, 0);
+      std::string threads = thread_report();
+      kill_and_reap();
       status_ = ExitStatus{ExitStatus::kTimedOut, 0};
       finish_reader();
       ADD_FAILURE() << "[" << name_ << "] still running after " << timeout.count() << " s; killed\n"
-                    << transcript();
+                    << transcript() << "\n---- its threads ----\n" << threads;
       return *status_;
     }
     std::this_thread::sleep_for(20ms);

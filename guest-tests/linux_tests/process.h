@@ -10,6 +10,7 @@
 // and stops there with the console output in the log.
 #include <sys/types.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <map>
@@ -98,11 +99,19 @@ class Process {
   void reader_loop();
   void finish_reader();
   void kill_group();
+  // SIGKILL to the group, then reaps the child; a child still there after
+  // 20 s is stuck in the kernel: reported with thread_report(), abandoned
+  // (the reader stops) instead of hanging the suite.
+  void kill_and_reap();
+  // Each thread of the child: name, state, kernel wait channel, system call
+  // (a stalled guest: is its vCPU in KVM_RUN, or waiting on a lock?).
+  std::string thread_report() const;
 
   std::string name_;
   pid_t pid_ = -1;
   int in_fd_ = -1, out_fd_ = -1, err_fd_ = -1;
   std::thread reader_;
+  std::atomic<bool> abandon_{false};  // the reader stops without waiting for EOF
 
   mutable std::mutex mu_;
   std::condition_variable cv_;

@@ -8,6 +8,8 @@ B=/.sandbox/busybox
 $B mount -t proc proc /proc
 $B mount -t sysfs sysfs /sys
 $B mount -t devtmpfs devtmpfs /dev
+# debugfs: L1's KVM counts each VM's exits there (a stall report reads them).
+$B mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
 $B --install -s                  # applets into /bin, /usr/bin, ...; never over carried files
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root TERM=dumb AMBER_SANDBOX_L1=1
 . /.sandbox/config
