@@ -46,11 +46,12 @@ stall_report() {
 
 # ended_within PID SECONDS: true once PID has exited (a zombie until waited
 # for), false when it is still running after SECONDS.
+# Shell builtins only, apart from sleep: forks are slow in the emulated L1.
 ended_within() {
   t=0
-  while [ -e "/proc/$1" ] && [ "$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1)" != Z ]; do
-    [ "$t" -ge $(( $2 * 5 )) ] && return 1
-    sleep 0.2
+  while read -r st 2>/dev/null <"/proc/$1/stat" && st=${st##*) } && [ "${st%% *}" != Z ]; do
+    [ "$t" -ge $(( $2 * 2 )) ] && return 1
+    sleep 0.5
     t=$((t + 1))
   done
 }
