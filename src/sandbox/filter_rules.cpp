@@ -60,8 +60,8 @@ const Names kMainOnly = {
     "poll", "ppoll", "epoll_wait", "epoll_pwait", "dup", "umask", "getuid", "geteuid", "getgid", "getegid",
     "uname", "prlimit64", "sysinfo", "seccomp", "rt_sigaction",
     // The background save's writer process (src/vmm/background_save.cpp):
-    // waited for, killed on an error path.
-    "wait4", "kill",
+    // waited for, killed on an error path; it checks its parent is alive.
+    "wait4", "kill", "getppid",
 };
 
 constexpr unsigned long kKvmIoctlType = 0xAE;  // KVMIO, <linux/kvm.h>

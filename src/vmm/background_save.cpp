@@ -57,12 +57,15 @@ BackgroundSave BackgroundSave::start(const std::string& path, const image::SaveI
   int p[2];
   check_sys(::pipe2(p, O_CLOEXEC), "pipe2");
   UniqueFd rd(p[0]), wr(p[1]);
+  pid_t parent = ::getpid();
   pid_t pid = ::fork();
   if (pid < 0) throw SysError("fork (background save)", errno);
   if (pid == 0) {
     // Ends with the parent rather than writing on alone: the image would
-    // still be complete or absent, but nobody would wait for it.
+    // still be complete or absent, but nobody would wait for it. A parent
+    // killed before the prctl took effect sends nothing: check (prctl(2)).
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(1);
     child_main(wr.get(), path, in, opt);
   }
   return BackgroundSave(pid, std::move(rd));
