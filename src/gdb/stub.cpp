@@ -2,6 +2,7 @@
 
 #include <fmt/core.h>
 
+#include "amber/error.h"
 #include "kvm/guest_debug_probe.h"
 
 namespace amber::gdb {
@@ -9,6 +10,10 @@ namespace amber::gdb {
 Stub::Stub(vmm::Machine& m, const std::string& endpoint, bool wait, const std::string& device)
     : m_(m), target_(m) {
   auto support = kvm::probe_guest_debug(device);
+  // Without single-step exits neither stepi nor the emulated breakpoints
+  // can work: refuse up front instead of a debugger that never stops.
+  if (!support.single_step)
+    throw Error(fmt::format("--gdb: this KVM does not single-step guests ({}); a debugger needs it", support.detail));
   bool emulate = !support.sw_breakpoints || !support.hw_breakpoints;
   if (emulate)
     note_ = fmt::format("this KVM does not deliver breakpoint exits ({}): breakpoints and write watchpoints are "
