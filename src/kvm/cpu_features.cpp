@@ -20,14 +20,16 @@ struct FeatureReg {
 
 // Intel SDM vol. 2A "CPUID"; AMD APM vol. 3 appendix E.
 constexpr FeatureReg kFeatureRegs[] = {
-    {0x1, 0, kEcx, (1u << 27) | (1u << 24) | (1u << 31)},  // OSXSAVE, TSC-deadline, hypervisor
+    // OSXSAVE, TSC-deadline, hypervisor; VMX, which amber hides (cpuid.h),
+    // so an image from before that still resumes where the host has it.
+    {0x1, 0, kEcx, (1u << 27) | (1u << 24) | (1u << 31) | (1u << 5)},
     {0x1, 0, kEdx, 1u << 28},                              // HTT
     {0x7, 0, kEbx, 0},
     {0x7, 0, kEcx, 1u << 4},  // OSPKE
     {0x7, 0, kEdx, 0},
     {0x7, 1, kEax, 0},
     {0xd, 1, kEax, 0},  // XSAVEOPT, XSAVEC, XGETBV1, XSAVES
-    {0x80000001, 0, kEcx, 0},
+    {0x80000001, 0, kEcx, 1u << 2},  // SVM: hidden like VMX
     {0x80000001, 0, kEdx, 0},
     {0x80000007, 0, kEdx, 0},  // invariant TSC
     {0x80000008, 0, kEbx, 0},

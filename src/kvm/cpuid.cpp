@@ -61,6 +61,10 @@ std::vector<kvm_cpuid_entry2> adjust_cpuid(std::span<const kvm_cpuid_entry2> sup
           e.edx &= ~kCpuidEdxHtt;
         e.ecx |= kCpuidEcxHypervisor;
         if (tsc_deadline) e.ecx |= 1u << 24;  // TSC-deadline timer (SDM Vol. 2A, CPUID leaf 1)
+        e.ecx &= ~kCpuidEcxVmx;
+        break;
+      case kCpuidLeafAmdFeatures:
+        e.ecx &= ~kCpuidEcxSvm;
         break;
       case kCpuidLeafCacheParams: {
         // Deterministic cache parameters: EAX[31:26] cores per package - 1,

@@ -16,15 +16,21 @@ inline constexpr uint32_t kCpuidLeafCacheParams = 0x4;
 inline constexpr uint32_t kCpuidLeafTopology = 0xb;
 inline constexpr uint32_t kCpuidLeafTopologyV2 = 0x1f;
 inline constexpr uint32_t kCpuidLeafKvmSignature = 0x40000000;
+inline constexpr uint32_t kCpuidLeafAmdFeatures = 0x80000001;
 inline constexpr uint32_t kCpuidLeafAmdSizes = 0x80000008;
 inline constexpr uint32_t kCpuidLeafAmdExtApicId = 0x8000001e;
 
 inline constexpr uint32_t kCpuidEcxHypervisor = 1u << 31;  // leaf 1 ECX[31]
 inline constexpr uint32_t kCpuidEdxHtt = 1u << 28;         // leaf 1 EDX[28]
+inline constexpr uint32_t kCpuidEcxVmx = 1u << 5;          // leaf 1 ECX[5] (SDM vol. 2A)
+inline constexpr uint32_t kCpuidEcxSvm = 1u << 2;          // Fn8000_0001 ECX[2] (AMD APM vol. 3)
 
 // The CPUID table for vCPU `apic_id` of a VM with `total` vCPUs, one thread
 // per core and one package. Entries not mentioned here (including the KVM
 // paravirt leaves 0x40000000.., so the guest finds kvm-clock) pass through.
+// VMX and SVM are hidden: amber saves no nested-virtualization state
+// (KVM_GET_NESTED_STATE), so an image taken while the guest ran a VM of its
+// own could not resume it (issue 11); a guest that sees neither runs none.
 // `tsc_deadline`: the in-kernel LAPIC emulates the TSC-deadline timer
 // (KVM_CAP_TSC_DEADLINE_TIMER). KVM_GET_SUPPORTED_CPUID leaves leaf 1
 // ECX[24] to userspace (api.rst KVM_GET_SUPPORTED_CPUID); without it Linux

@@ -22,8 +22,22 @@ std::vector<kvm_cpuid_entry2> sample() {
       entry(0xb, 2, 0, 0, 2, 7, true),
       entry(0x40000000, 0, 0x40000001, 0x4b4d564b, 0x564b4d56, 0x4d),
       entry(0x40000001, 0, 0x01007afb, 0, 0, 0),
+      entry(0x80000001, 0, 0, 0, 0x75c237ff, 0x2fd3fbff),  // ECX[2] SVM set
       entry(0x80000008, 0, 0x3030, 0, 0xffff, 0),
   };
+}
+
+// No nested virtualization: its state is not saved (issue 11), so the guest
+// is not told it can have it. Every other bit of those registers is kept.
+TEST(Cpuid, VmxAndSvmAreHidden) {
+  auto in = sample();
+  ASSERT_TRUE(find_cpuid(in, 1)->ecx & kCpuidEcxVmx);
+  ASSERT_TRUE(find_cpuid(in, 0x80000001)->ecx & kCpuidEcxSvm);
+  auto t = adjust_cpuid(in, 0, 1);
+  EXPECT_EQ(find_cpuid(t, 1)->ecx & kCpuidEcxVmx, 0u);
+  EXPECT_EQ(find_cpuid(t, 0x80000001)->ecx, find_cpuid(in, 0x80000001)->ecx & ~kCpuidEcxSvm);
+  EXPECT_EQ(find_cpuid(t, 1)->ecx & ~(kCpuidEcxVmx | kCpuidEcxHypervisor),
+            find_cpuid(in, 1)->ecx & ~(kCpuidEcxVmx | kCpuidEcxHypervisor));
 }
 
 TEST(Cpuid, Leaf1ApicIdCountAndHypervisorBit) {
