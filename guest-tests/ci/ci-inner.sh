@@ -151,7 +151,7 @@ while [ $i -le "$n" ]; do
     ok "resume $i: $want, exit 0 ($(cat "secs.$i") s)"
   else
     bad "resume $i: rc=$rc $(cat "why.$i" 2>/dev/null) ($(cat "secs.$i" 2>/dev/null) s)"
-    tail -c 600 "out.$i"; tail -3 "err.$i"; cat "diag.$i" 2>/dev/null
+    tail -c 600 "out.$i"; echo; tail -3 "err.$i"; cat "diag.$i" 2>/dev/null
   fi
   i=$((i + 1))
 done
