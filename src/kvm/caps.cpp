@@ -44,6 +44,7 @@ OptionalCaps probe_optional_caps(const CapProbe& probe) {
   c.kvmclock_ctrl = probe(KVM_CAP_KVMCLOCK_CTRL) > 0;
   c.get_tsc_khz = probe(KVM_CAP_GET_TSC_KHZ) > 0;
   c.tsc_control = probe(KVM_CAP_TSC_CONTROL) > 0;
+  c.sregs2 = probe(KVM_CAP_SREGS2) > 0;
   return c;
 }
 
@@ -67,6 +68,7 @@ std::vector<NamedCap> list_optional_caps(const CapProbe& probe) {
       {KVM_CAP_KVMCLOCK_CTRL, "KVM_CAP_KVMCLOCK_CTRL"},
       {KVM_CAP_GET_TSC_KHZ, "KVM_CAP_GET_TSC_KHZ"},
       {KVM_CAP_TSC_CONTROL, "KVM_CAP_TSC_CONTROL"},
+      {KVM_CAP_SREGS2, "KVM_CAP_SREGS2"},
       {KVM_CAP_NESTED_STATE, "KVM_CAP_NESTED_STATE"},
       {KVM_CAP_SET_GUEST_DEBUG, "KVM_CAP_SET_GUEST_DEBUG"},
       {KVM_CAP_DIRTY_LOG_RING, "KVM_CAP_DIRTY_LOG_RING"},

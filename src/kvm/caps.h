@@ -33,6 +33,7 @@ struct OptionalCaps {
   bool kvmclock_ctrl = false;
   bool get_tsc_khz = false;
   bool tsc_control = false;
+  bool sregs2 = false;       // KVM_GET/SET_SREGS2: a PAE guest's PDPTRs (api.rst 4.131, 4.132)
 
   bool clock_realtime() const noexcept;
 };

@@ -171,6 +171,57 @@ TEST(KvmState, SaveRightAfterAnIoExitCompletesTheInstruction) {
   for (int i = 0; i < 9; ++i) e.check(r->vcpu->run());
 }
 
+// Issue 11: a PAE guest's PDPTRs. The CPU loads them when CR3 is written;
+// KVM_SET_SREGS alone would reload them from guest memory. A guest that
+// turned PAE paging on saves them ("pdptrs", through KVM_GET_SREGS2), they
+// come back into a fresh VM through KVM_SET_SREGS2, the next save gives the
+// same state, and the guest goes on through its page tables.
+TEST(KvmState, PaePdptrsRoundTrip) {
+  KvmHypervisor h;
+  auto m = std::make_unique<Machine>(h);
+  std::span<uint8_t> mem{m->mem.data(), m->mem.size()};
+  // PDPT at 0x4000: entry 0 -> page directory at 0x5000 (a PDPTE holds only
+  // P, PWT, PCD: SDM vol. 3A table 4-8); the directory maps the first 2 MiB
+  // with one large page (P, RW, PS).
+  constexpr uint64_t kPdpt = 0x4000, kPd = 0x5000, kPdpte0 = kPd | 1;
+  uint64_t pdpte0 = kPdpte0, pde0 = 0x83;
+  std::memcpy(mem.data() + kPdpt, &pdpte0, 8);
+  std::memcpy(mem.data() + kPd, &pde0, 8);
+  // 32-bit code: CR4.PAE, CR3 = PDPT, CR0.PG; out 0x10, 1; out 0x11, 2; hlt.
+  const uint8_t code[] = {0x0f, 0x20, 0xe0, 0x83, 0xc8, 0x20, 0x0f, 0x22, 0xe0,  // cr4 |= PAE
+                          0xb8, 0x00, 0x40, 0x00, 0x00, 0x0f, 0x22, 0xd8,        // cr3 = 0x4000
+                          0x0f, 0x20, 0xc0, 0x0d, 0x00, 0x00, 0x00, 0x80, 0x0f, 0x22, 0xc0,  // cr0 |= PG
+                          0xb0, 0x01, 0xe6, 0x10, 0xb0, 0x02, 0xe6, 0x11, 0xf4};
+  load(mem, kCodeAddr, code);
+  CpuBootState boot;
+  boot.mode = CpuBootState::Mode::kProtected32;
+  boot.rip = kCodeAddr;
+  boot.cs = {0, 0xffffffff, 0x8, 0xb, 1, 0, 1, 1, 0, 1};  // flat 32-bit code
+  boot.ds = {0, 0xffffffff, 0x10, 0x3, 1, 0, 1, 1, 0, 1};  // flat data
+  m->vcpu = m->vm->create_vcpu(0, 1);
+  m->vcpu->set_boot_state(boot);
+  auto first = m->vcpu->run();
+  ASSERT_TRUE(std::holds_alternative<hv::IoOut>(first)) << "exit " << first.index();
+  EXPECT_EQ(std::get<hv::IoOut>(first).port, 0x10);
+
+  Saved s = save(*m);
+  auto* p = s.vcpu.prop("pdptrs");
+  ASSERT_NE(p, nullptr) << "no PDPTRs saved for a guest in PAE paging (KVM_GET_SREGS2)";
+  ASSERT_EQ(p->size(), 32u);
+  uint64_t saved0;
+  std::memcpy(&saved0, p->data(), 8);
+  EXPECT_EQ(saved0, kPdpte0);
+  m.reset();
+  auto r = resume(h, s);
+  Saved again = save(*r);
+  ASSERT_NE(again.vcpu.prop("pdptrs"), nullptr);
+  EXPECT_EQ(*again.vcpu.prop("pdptrs"), *p);
+  EXPECT_EQ(*again.vcpu.prop("sregs"), *s.vcpu.prop("sregs"));
+  auto next = r->vcpu->run();
+  ASSERT_TRUE(std::holds_alternative<hv::IoOut>(next)) << "exit " << next.index();
+  EXPECT_EQ(std::get<hv::IoOut>(next).port, 0x11);
+}
+
 // Every name KVM's VM and vCPU state put into an image follows the naming
 // rule (docs/conventions.md); the fake hypervisor and the devices are
 // checked in src/vmm/state_names_test.cpp.

@@ -132,6 +132,25 @@ void check_cpu_features(int fd, const VmShared& vm, std::span<const kvm_cpuid_en
                           missing.size(), missing.size() == 1 ? "" : "s", list, missing.size() == 1 ? "it" : "them"));
 }
 
+// The image property "pdptrs": PDPTE 0..3, as in kvm_sregs2.
+struct Pdptrs {
+  uint64_t v[4];
+};
+static_assert(sizeof(Pdptrs) == sizeof(kvm_sregs2::pdptrs));
+
+// KVM_SET_SREGS2's argument: the segment and control registers of `s`,
+// and the PDPTRs marked valid.
+kvm_sregs2 with_pdptrs(const kvm_sregs& s, const Pdptrs& pdptrs) {
+  kvm_sregs2 s2{};
+  s2.cs = s.cs, s2.ds = s.ds, s2.es = s.es, s2.fs = s.fs, s2.gs = s.gs, s2.ss = s.ss;
+  s2.tr = s.tr, s2.ldt = s.ldt, s2.gdt = s.gdt, s2.idt = s.idt;
+  s2.cr0 = s.cr0, s2.cr2 = s.cr2, s2.cr3 = s.cr3, s2.cr4 = s.cr4, s2.cr8 = s.cr8;
+  s2.efer = s.efer, s2.apic_base = s.apic_base;
+  s2.flags = KVM_SREGS2_FLAGS_PDPTRS_VALID;
+  std::memcpy(s2.pdptrs, pdptrs.v, sizeof s2.pdptrs);
+  return s2;
+}
+
 }  // namespace
 
 StateNode save_vcpu_state(int fd, VmShared& vm, std::span<const kvm_cpuid_entry2> cpuid) {
@@ -143,6 +162,18 @@ StateNode save_vcpu_state(int fd, VmShared& vm, std::span<const kvm_cpuid_entry2
   put_struct(n, "mp_state", get<kvm_mp_state>(fd, KVM_GET_MP_STATE, "KVM_GET_MP_STATE"));
   put_struct(n, "regs", get<kvm_regs>(fd, KVM_GET_REGS, "KVM_GET_REGS"));
   put_struct(n, "sregs", get<kvm_sregs>(fd, KVM_GET_SREGS, "KVM_GET_SREGS"));
+  // A PAE guest's PDPTRs: the CPU loaded them when CR3 was written, and
+  // KVM_SET_SREGS would reload them from guest memory, which the guest may
+  // have changed since (Intel SDM vol. 3A 4.4.1). Only KVM_GET_SREGS2 reads
+  // them; KVM marks them valid only while the guest is in PAE paging.
+  if (caps.sregs2) {
+    auto s2 = get<kvm_sregs2>(fd, KVM_GET_SREGS2, "KVM_GET_SREGS2");
+    if (s2.flags & KVM_SREGS2_FLAGS_PDPTRS_VALID) {
+      Pdptrs p;
+      std::memcpy(p.v, s2.pdptrs, sizeof p.v);
+      put_struct(n, "pdptrs", p);
+    }
+  }
   if (caps.xsave2_size) {
     std::vector<uint64_t> buf((caps.xsave2_size + 7) / 8, 0);
     xioctl(fd, kKvmGetXsave2, buf.data(), "KVM_GET_XSAVE2");
@@ -190,6 +221,8 @@ std::vector<kvm_cpuid_entry2> restore_vcpu_state(int fd, const VmShared& vm, con
   auto mp = get_struct<kvm_mp_state>(n, kNode, "mp_state");
   auto regs = get_struct<kvm_regs>(n, kNode, "regs");
   auto sregs = get_struct<kvm_sregs>(n, kNode, "sregs");
+  std::optional<Pdptrs> pdptrs;
+  if (n.prop("pdptrs")) pdptrs = get_struct<Pdptrs>(n, kNode, "pdptrs");
   std::vector<uint64_t> xsave;
   std::optional<kvm_fpu> fpu;
   if (auto* p = n.prop("xsave")) {
@@ -238,7 +271,17 @@ std::vector<kvm_cpuid_entry2> restore_vcpu_state(int fd, const VmShared& vm, con
   }
   xioctl(fd, KVM_SET_MP_STATE, &mp, "KVM_SET_MP_STATE");
   xioctl(fd, KVM_SET_REGS, &regs, "KVM_SET_REGS");
-  xioctl(fd, KVM_SET_SREGS, &sregs, "KVM_SET_SREGS");
+  if (pdptrs && caps.sregs2 && caps.vcpu_events) {
+    // SREGS2 has no interrupt bitmap: an injected interrupt comes back
+    // through KVM_SET_VCPU_EVENTS below.
+    kvm_sregs2 s2 = with_pdptrs(sregs, *pdptrs);
+    xioctl(fd, KVM_SET_SREGS2, &s2, "KVM_SET_SREGS2");
+  } else {
+    if (pdptrs)
+      log::warn("the image's PAE guest had its PDPTRs saved, but this host's KVM cannot set them "
+                "(no KVM_CAP_SREGS2): they are reloaded from guest memory");
+    xioctl(fd, KVM_SET_SREGS, &sregs, "KVM_SET_SREGS");
+  }
   if (fpu)
     xioctl(fd, KVM_SET_FPU, &*fpu, "KVM_SET_FPU");
   else
