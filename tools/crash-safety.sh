@@ -4,7 +4,7 @@
 # (background and stop-the-world saves alternately) and check each time that
 # the image verifies and no temporary file is left; then a save into a full
 # file system. It is the vmm KVM suite's CrashSafety tests with more kills
-# (the suite runs 12), placed like that suite: natively where this machine's
+# (the suite runs 6), placed like that suite: natively where this machine's
 # KVM runs bare-metal guests, otherwise in the QEMU-TCG sandbox. Needs a
 # build in build/ (tools/test.sh makes one). docs/testing.md has results.
 set -euo pipefail

@@ -52,17 +52,23 @@ ninja -C "$build" || die "build failed"
 mkdir -p "$log_dir"
 
 # Adds the counts from a GoogleTest log to the totals.
+# The lines of a sandbox log after its last INFRA retry line: the try that
+# counts (a try retried as infrastructure may have printed results too).
+last_try() {
+  awk '/^\[kvm-sandbox\] INFRA:/ { buf = ""; next } { buf = buf $0 "\n" } END { printf "%s", buf }' "$1"
+}
+
 count_gtest() {  # $1 = log file, $2 = suite label
   local p f s
-  p=$(grep -aE '^\[  PASSED  \] [0-9]+ test' "$1" | awk '{s+=$4} END {print s+0}')
-  f=$(grep -aE '^\[  FAILED  \] [0-9]+ test' "$1" | awk '{s+=$4} END {print s+0}')
-  s=$(grep -aE '^\[  SKIPPED \] [0-9]+ test' "$1" | awk '{s+=$4} END {print s+0}')
+  p=$(last_try "$1" | grep -aE '^\[  PASSED  \] [0-9]+ test' | awk '{s+=$4} END {print s+0}')
+  f=$(last_try "$1" | grep -aE '^\[  FAILED  \] [0-9]+ test' | awk '{s+=$4} END {print s+0}')
+  s=$(last_try "$1" | grep -aE '^\[  SKIPPED \] [0-9]+ test' | awk '{s+=$4} END {print s+0}')
   passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + s))
   printf '%s: %d passed, %d failed, %d skipped\n' "$2" "$p" "$f" "$s"
   if [ "$s" -gt 0 ]; then
     echo "!!! $2: $s test(s) SKIPPED:" >&2
-    grep -aE '^\[  SKIPPED \] [A-Za-z]' "$1" >&2 || true
-    grep -aiE 'skipp' "$1" | grep -av '^\[' | head -5 >&2 || true
+    last_try "$1" | grep -aE '^\[  SKIPPED \] [A-Za-z]' >&2 || true
+    last_try "$1" | grep -aiE 'skipp' | grep -av '^\[' | head -5 >&2 || true
   fi
   [ "$f" -eq 0 ] || failures+=("$2")
 }
@@ -110,30 +116,42 @@ count_infra() {
   grep -a '^\[kvm-sandbox\] INFRA:' "$1" >&2
 }
 
-kvm_suite() {  # $1 = label, $2 = needs (linux|bare), $3 = placement (auto|native|qemu), $4.. = command
-  local label=$1 needs=$2 where=$3; shift 3
+# $1 = label, $2 = needs (linux|bare), $3 = placement (auto|native|qemu),
+# $4 = shards, $5.. = command (a gtest binary). With N shards the tests are
+# split N ways (GTEST_TOTAL_SHARDS) and each part runs as its own sandbox
+# run: an L1 freeze then repeats only that part, and each part spends less
+# time in L1, where the chance of a freeze grows with time (docs/sandbox.md).
+kvm_suite() {
+  local label=$1 needs=$2 where=$3 shards=$4; shift 4
   wanted "$label" || return 0
-  say "KVM suite: $label"
-  local log="$log_dir/kvm-${label//@/-}.log" rc
-  AMBER_SANDBOX=$where tools/kvm-sandbox.sh --needs "$needs" --amber "$root/$build/tools/amber" \
-      --timeout "${AMBER_KVM_TIMEOUT:-900}" --retries 4 \
-      --carry "$root/$build/tools/amber" --carry "$1" --carry "$root/$build/guest-tests/bare" \
-      --carry "$root/$build/guest" ${extra_carry[@]+"${extra_carry[@]}"} \
-      --env "AMBER_BIN=$root/$build/tools/amber" --env "AMBER_GUEST_DIR=$root/$build/guest" \
-      --env "GTEST_COLOR=no" -- "$@" 2>&1 | tee "$log"
-  rc=${PIPESTATUS[0]}
-  if [ "$rc" -eq 125 ] || [ "$rc" -eq 124 ]; then
-    echo "!!! KVM suite $label could not run (exit $rc: timeout, stall or sandbox infrastructure failure, see above)" >&2
-    failures+=("kvm-$label (did not run)")
-    return
-  fi
-  count_infra "$log" "kvm-$label"
-  local before=$skipped
-  count_gtest "$log" "kvm-$label"
-  kvm_skipped=$((kvm_skipped + skipped - before))
-  if [ "$rc" -ne 0 ] && ! printf '%s\n' "${failures[@]+"${failures[@]}"}" | grep -qx "kvm-$label"; then
-    failures+=("kvm-$label (exit $rc)")
-  fi
+  local k
+  for (( k = 0; k < shards; k++ )); do
+    local part=$label
+    [ "$shards" -gt 1 ] && part="$label[$((k + 1))/$shards]"
+    say "KVM suite: $part"
+    local log="$log_dir/kvm-${label//@/-}.log" rc
+    [ "$shards" -gt 1 ] && log="$log_dir/kvm-${label//@/-}-$((k + 1)).log"
+    AMBER_SANDBOX=$where tools/kvm-sandbox.sh --needs "$needs" --amber "$root/$build/tools/amber" \
+        --timeout "${AMBER_KVM_TIMEOUT:-900}" --retries 4 \
+        --carry "$root/$build/tools/amber" --carry "$1" --carry "$root/$build/guest-tests/bare" \
+        --carry "$root/$build/guest" ${extra_carry[@]+"${extra_carry[@]}"} \
+        --env "AMBER_BIN=$root/$build/tools/amber" --env "AMBER_GUEST_DIR=$root/$build/guest" \
+        --env "GTEST_TOTAL_SHARDS=$shards" --env "GTEST_SHARD_INDEX=$k" \
+        --env "GTEST_COLOR=no" -- "$@" 2>&1 | tee "$log"
+    rc=${PIPESTATUS[0]}
+    if [ "$rc" -eq 125 ] || [ "$rc" -eq 124 ]; then
+      echo "!!! KVM suite $part could not run (exit $rc: timeout, stall or sandbox infrastructure failure, see above)" >&2
+      failures+=("kvm-$part (did not run)")
+      continue
+    fi
+    count_infra "$log" "kvm-$part"
+    local before=$skipped
+    count_gtest "$log" "kvm-$part"
+    kvm_skipped=$((kvm_skipped + skipped - before))
+    if [ "$rc" -ne 0 ] && ! printf '%s\n' "${failures[@]+"${failures[@]}"}" | grep -qxF "kvm-$part"; then
+      failures+=("kvm-$part (exit $rc)")
+    fi
+  done
 }
 
 # A script suite that prints "N passed, N failed" ($1 = label, $2.. = command).
@@ -184,15 +202,16 @@ if [ $kvm = 1 ]; then
     extra_carry=()
     if [ "${s%%:*}" = vmm ]; then extra_carry=(${gdb_carry[@]+"${gdb_carry[@]}"}); fi
     if [ $native_bare = 1 ]; then
-      kvm_suite "${s%%:*}@native" bare native "$root/$build/${s#*:}"
+      kvm_suite "${s%%:*}@native" bare native 1 "$root/$build/${s#*:}"
     elif wanted "${s%%:*}@native"; then
       echo "!!! ${s%%:*}@native: no native run: this machine's KVM runs no bare-metal guest (placement above); the sandbox run is the only one" >&2
     fi
-    kvm_suite "${s%%:*}@sandbox" bare qemu "$root/$build/${s#*:}"
+    # The vmm suite in two sandbox runs (kvm_suite above); the kvm suite is short.
+    kvm_suite "${s%%:*}@sandbox" bare qemu "$([ "${s%%:*}" = vmm ] && echo 2 || echo 1)" "$root/$build/${s#*:}"
   done
   extra_carry=(${gdb_carry[@]+"${gdb_carry[@]}"})
   if [ -x "$build/guest-tests/linux_tests/linux_tests" ]; then
-    kvm_suite linux linux auto "$root/$build/guest-tests/linux_tests/linux_tests"
+    kvm_suite linux linux auto 2 "$root/$build/guest-tests/linux_tests/linux_tests"
   fi
   extra_carry=()
   # The CI-style workflow (guest-requested save, 10 concurrent resumes,

@@ -104,7 +104,7 @@ TEST(CrashSafety, KillsAtRandomPointsOfSavesLeaveACompleteImageAndNoTemporary) {
   TempDir dir;
   ASSERT_FALSE(dir.path.empty());
   std::string img = dir.path + "/vm.amber";
-  int kills = 12;
+  int kills = 6;
   if (const char* k = std::getenv("AMBER_CRASH_KILLS")) kills = std::max(1, std::atoi(k));
   unsigned seed = std::random_device{}();
   if (const char* s = std::getenv("AMBER_CRASH_SEED")) seed = unsigned(std::strtoul(s, nullptr, 10));
