@@ -137,8 +137,12 @@ void Server::loop() {
     client = UniqueFd();
   };
   for (;;) {
-    pollfd p[2] = {{event_fd_.get(), POLLIN, 0}, {client ? client.get() : listen_fd_.get(), POLLIN, 0}};
-    if (::poll(p, 2, -1) < 0) {
+    // While a gdb is attached the listening socket is polled too: another
+    // debugger is turned away at once instead of waiting in the backlog.
+    pollfd p[3] = {{event_fd_.get(), POLLIN, 0},
+                   {client ? client.get() : listen_fd_.get(), POLLIN, 0},
+                   {client ? listen_fd_.get() : -1, POLLIN, 0}};
+    if (::poll(p, 3, -1) < 0) {
       if (errno == EINTR) continue;
       log::error("gdb: poll: {}", std::strerror(errno));
       return;
@@ -172,6 +176,13 @@ void Server::loop() {
           log::warn("gdb: after a trap: {}", e.what());
         }
         if (!out.empty() && !write_all(client.get(), out)) drop_client();
+      }
+    }
+    if (p[2].revents) {
+      int fd = ::accept4(listen_fd_.get(), nullptr, nullptr, SOCK_CLOEXEC);
+      if (fd >= 0) {
+        ::close(fd);  // the other debugger sees the connection closed
+        log::guest_warn(refusals_, "gdb: another debugger connected and was refused: one at a time");
       }
     }
     if (!p[1].revents) continue;

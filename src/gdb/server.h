@@ -11,6 +11,8 @@
 #include <string>
 #include <thread>
 
+#include "amber/log.h"
+
 #include "amber/unique_fd.h"
 #include "gdb/session.h"
 
@@ -47,6 +49,7 @@ class Server {
   std::string address_, unix_path_;
   UniqueFd listen_fd_, event_fd_;
   std::thread thread_;
+  log::RateLimit refusals_;  // a local process may connect in a loop
 
   std::mutex mu_;
   struct Trap {

@@ -4,10 +4,15 @@
 // breakpoints, registers, memory reads and writes, a watchpoint, single
 // step, threads, continue to the guest's exit; then the same on a VM
 // resumed from an image, and a save taken while gdb is attached.
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <regex>
 #include <string>
@@ -199,6 +204,66 @@ TEST(GdbStub, CounterOverTcpWithTheIssuesRecipe) {
   EXPECT_NE(g.out.find("rip            0x10000c"), std::string::npos) << g.transcript();
   EXPECT_NE(g.out.find("0x300000:\t0x0000000000000000"), std::string::npos) << "the counter, zeroed\n" << g.transcript();
   EXPECT_EQ(vm.wait(60s), lt::ExitStatus::exited(0)) << "gdb's kill ends amber\n" << vm.transcript() << g.transcript();
+}
+
+// A raw client of the stub's unix socket: -1 when it cannot connect.
+int connect_unix(const std::string& path) {
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  std::snprintf(a.sun_path, sizeof a.sun_path, "%s", path.c_str());
+  if (fd >= 0 && ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) return fd;
+  if (fd >= 0) ::close(fd);
+  return -1;
+}
+
+// What arrives on `fd` within `timeout_ms`, until `until` is seen or the
+// peer closes; `closed` tells which.
+std::string read_for(int fd, int timeout_ms, const std::string& until, bool* closed) {
+  std::string got;
+  *closed = false;
+  auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (got.find(until) == std::string::npos && std::chrono::steady_clock::now() < end) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 100) <= 0) continue;
+    char buf[256];
+    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) {
+      *closed = true;
+      break;
+    }
+    got.append(buf, size_t(n));
+  }
+  return got;
+}
+
+// One debugger at a time: a second one used to wait in the listen backlog
+// until the first left; now it is turned away at once, and the first goes on.
+TEST(GdbStub, ASecondDebuggerIsTurnedAwayWhileOneIsAttached) {
+  TempDir dir;
+  std::string sock = dir.path + "/gdb.sock";
+  lt::Process vm({kAmber, "run", "--bare", kBare + "/gdbtarget.bin", "--debug-exit", "--gdb", "unix:" + sock,
+                  "--gdb-wait"});
+  ASSERT_TRUE(wait_listening(vm, sock));
+  int first = connect_unix(sock);
+  ASSERT_GE(first, 0) << std::strerror(errno);
+  // "?": why the target stopped; the answer shows the stub is attached.
+  ASSERT_EQ(::send(first, "$?#3f", 5, MSG_NOSIGNAL), 5);
+  bool closed;
+  std::string answer = read_for(first, 30'000, "#", &closed);
+  ASSERT_NE(answer.find('$'), std::string::npos) << answer << "\n" << vm.transcript();
+
+  int second = connect_unix(sock);
+  ASSERT_GE(second, 0) << std::strerror(errno);
+  std::string got = read_for(second, 10'000, "\x01", &closed);  // nothing is expected but the close
+  EXPECT_TRUE(closed) << "the second debugger was not turned away within 10 s (got '" << got << "')";
+  ::close(second);
+
+  // The first debugger still drives the VM: kill ends amber.
+  ASSERT_EQ(::send(first, "$k#6b", 5, MSG_NOSIGNAL), 5);
+  EXPECT_EQ(vm.wait(60s), lt::ExitStatus::exited(0)) << vm.transcript();
+  ::close(first);
+  EXPECT_NE(vm.err().find("another debugger connected and was refused"), std::string::npos) << vm.transcript();
 }
 
 TEST(GdbStub, BadEndpointsFailBeforeTheGuestStarts) {
