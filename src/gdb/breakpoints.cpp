@@ -80,6 +80,17 @@ void SoftwareBreakpoints::restore(const Writer& write) {
   lifted_ = false;
 }
 
+void SoftwareBreakpoints::reinsert(const Reader& read, const Writer& write) {
+  std::lock_guard lk(mu_);
+  for (auto& bp : bps_) {
+    uint8_t now = 0;
+    if (!read(bp.gpa, now)) continue;
+    bp.original = now;
+    write(bp.gpa, kInt3);
+  }
+  lifted_ = false;
+}
+
 namespace {
 // DR7 R/W field (SDM 18.2.4): 00 execution, 01 data writes, 11 reads or writes.
 uint64_t rw_bits(HwKind k) { return k == HwKind::kExec ? 0 : k == HwKind::kWrite ? 1 : 3; }

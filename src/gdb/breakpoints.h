@@ -44,6 +44,10 @@ class SoftwareBreakpoints {
   // so the image holds the guest's bytes and not the debugger's.
   void lift(const Writer& write, const Reader& read);
   void restore(const Writer& write);
+  // After an in-place reset replaced guest RAM with the image's: each
+  // breakpoint's byte is read again from the new RAM and the int3 written
+  // over it (at the same guest-physical address as before).
+  void reinsert(const Reader& read, const Writer& write);
 
  private:
   struct Bp {

@@ -55,6 +55,24 @@ TEST(SoftwareBreakpoints, LiftedForASnapshotAndRestoredAfter) {
   EXPECT_EQ(m.b[2], kInt3);
 }
 
+// An in-place reset brings the image's RAM back: no int3 there, and maybe
+// other bytes. The breakpoints go in again over the new bytes, which a
+// removal then puts back.
+TEST(SoftwareBreakpoints, ReinsertedOverTheRamAResetBroughtBack) {
+  Mem m;
+  SoftwareBreakpoints sw;
+  ASSERT_TRUE(sw.insert(3, 3, m.rd(), m.wr()));
+  m.b.assign(64, 0x90);  // the image's RAM, without the int3
+  m.b[3] = 0x66;
+  sw.reinsert(m.rd(), m.wr());
+  EXPECT_EQ(m.b[3], kInt3);
+  std::vector<uint8_t> view(m.b.begin(), m.b.begin() + 8);
+  sw.hide(0, view);
+  EXPECT_EQ(view[3], 0x66);
+  ASSERT_TRUE(sw.remove(3, m.wr(), m.rd()));
+  EXPECT_EQ(m.b[3], 0x66);
+}
+
 TEST(SoftwareBreakpoints, AGuestThatRewroteTheByteKeepsItsOwn) {
   Mem m;
   SoftwareBreakpoints sw;

@@ -30,6 +30,7 @@ Stub::Stub(vmm::Machine& m, const std::string& endpoint, bool wait, const std::s
   hooks.on_trap = [this](uint32_t vcpu, const hv::DebugTrap& t) { server_->post_trap(vcpu, t); };
   hooks.before_save = [this, read, write] { sw_.lift(write, read); };
   hooks.after_save = [this, write] { sw_.restore(write); };
+  hooks.after_reset = [this, read, write] { sw_.reinsert(read, write); };
   m.set_debug_hooks(std::move(hooks));
   server_->start();
 }

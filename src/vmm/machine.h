@@ -138,10 +138,12 @@ struct RunOutcome {
 // How a debugger (src/gdb) hooks into a VM. on_trap runs on the vCPU
 // thread that hit a guest-debug event, which is held out of the guest until
 // the VM is resumed; before_save/after_save bracket every save's capture,
-// so an image holds the guest's memory and not the debugger's breakpoints.
+// so an image holds the guest's memory and not the debugger's breakpoints;
+// after_reset runs, paused, once an in-place reset has brought the image's
+// RAM and state back, so the debugger can put its breakpoints in again.
 struct DebugHooks {
   std::function<void(uint32_t vcpu, const hv::DebugTrap& trap)> on_trap;
-  std::function<void()> before_save, after_save;
+  std::function<void()> before_save, after_save, after_reset;
 };
 
 class Machine {

@@ -206,6 +206,7 @@ double Machine::reset_to_origin() {
     }
     for (auto* d : disks_) d->reset_overlay();
     restore_state(origin_->machine());
+    if (debug_.after_reset) debug_.after_reset();
   });
   // Requests the guest had published when the image was saved (as at
   // resume); a paused VM gets them served by the next reset or resume
