@@ -64,6 +64,106 @@ const uint8_t kRepInsb[15] = {
     0xf4,              // hlt
 };
 
+const uint8_t kRepInsbAcrossPage[15] = {
+    0xbf, 0xfe, 0x2f,  // mov $0x2ffe, %di
+    0xb9, 0x06, 0x00,  // mov $6, %cx
+    0xba, 0x10, 0x00,  // mov $0x10, %dx
+    0xfc,              // cld
+    0xf3, 0x6c,        // rep insb
+    0xe6, 0x11,        // out %al, $0x11
+    0xf4,              // hlt
+};
+
+// The LAPIC's SVR (0xf0) = 0x1ff: software-enabled, spurious vector 0xff.
+// IOAPIC redirection entry 16 = registers 0x30 (low) and 0x31 (high), through
+// IOREGSEL (+0) and IOWIN (+0x10). GSI 16, not one below 16: KVM routes GSIs
+// 0-15 to the 8259 PIC as well, and the BSP's LVT0 is an unmasked ExtINT
+// after reset (KVM_X86_QUIRK_LINT0_REENABLED), so the PIC would deliver its
+// own vector (none in our IDT: a triple fault).
+const uint8_t kHaltGuest[74] = {
+    0xbb, 0x00, 0x00, 0xe0, 0xfe,                                // mov $0xfee00000, %ebx
+    0xc7, 0x83, 0xf0, 0x00, 0x00, 0x00, 0xff, 0x01, 0x00, 0x00,  // movl $0x1ff, 0xf0(%rbx)
+    0xbe, 0x00, 0x00, 0xc0, 0xfe,                                // mov $0xfec00000, %esi
+    0xc7, 0x06, 0x30, 0x00, 0x00, 0x00,                          // movl $0x30, (%rsi)
+    0xc7, 0x46, 0x10, 0x30, 0x00, 0x00, 0x00,                    // movl $0x30, 0x10(%rsi)
+    0xc7, 0x06, 0x31, 0x00, 0x00, 0x00,                          // movl $0x31, (%rsi)
+    0xc7, 0x46, 0x10, 0x00, 0x00, 0x00, 0x00,                    // movl $0, 0x10(%rsi)
+    0xb0, 0x01,                                                  // mov $1, %al
+    0xe6, 0x10,                                                  // out %al, $0x10
+    0xfb,                                                        // sti
+    0xf4,                                                        // hlt
+    0xb0, 0x03,                                                  // mov $3, %al
+    0xe6, 0x12,                                                  // out %al, $0x12
+    0xeb, 0xfe,                                                  // 1: jmp 1b
+    0xb0, 0x02,                                                  // handler (0x3a): mov $2, %al
+    0xe6, 0x11,                                                  // out %al, $0x11
+    0xc7, 0x83, 0xb0, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,  // movl $0, 0xb0(%rbx) (EOI)
+    0x48, 0xcf,                                                  // iretq
+};
+
+const uint8_t kPendingIrqGuest[77] = {
+    0xfa,                                                        // cli
+    0xbb, 0x00, 0x00, 0xe0, 0xfe,                                // mov $0xfee00000, %ebx
+    0xc7, 0x83, 0xf0, 0x00, 0x00, 0x00, 0xff, 0x01, 0x00, 0x00,  // movl $0x1ff, 0xf0(%rbx)
+    0xbe, 0x00, 0x00, 0xc0, 0xfe,                                // mov $0xfec00000, %esi
+    0xc7, 0x06, 0x30, 0x00, 0x00, 0x00,                          // movl $0x30, (%rsi)
+    0xc7, 0x46, 0x10, 0x31, 0x00, 0x00, 0x00,                    // movl $0x31, 0x10(%rsi)
+    0xc7, 0x06, 0x31, 0x00, 0x00, 0x00,                          // movl $0x31, (%rsi)
+    0xc7, 0x46, 0x10, 0x00, 0x00, 0x00, 0x00,                    // movl $0, 0x10(%rsi)
+    0xb0, 0x01,                                                  // mov $1, %al
+    0xe6, 0x10,                                                  // out %al, $0x10
+    0xe4, 0x11,                                                  // in $0x11, %al
+    0xfb,                                                        // sti
+    0x90,                                                        // nop (the STI shadow)
+    0xe6, 0x12,                                                  // out %al, $0x12
+    0xeb, 0xfe,                                                  // 1: jmp 1b
+    0x50,                                                        // handler (0x3b): push %rax
+    0xb0, 0x31,                                                  // mov $0x31, %al
+    0xe6, 0x13,                                                  // out %al, $0x13
+    0xc7, 0x83, 0xb0, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,  // movl $0, 0xb0(%rbx) (EOI)
+    0x58,                                                        // pop %rax
+    0x48, 0xcf,                                                  // iretq
+};
+
+// ICR high (0x310) = destination APIC ID 1 << 24; ICR low (0x300) = 0x4500
+// (INIT, level assert) or 0x4604 (start-up, vector 4).
+const uint8_t kSipiBsp[79] = {
+    0xbb, 0x00, 0x00, 0xe0, 0xfe,                                // mov $0xfee00000, %ebx
+    0xc7, 0x83, 0xf0, 0x00, 0x00, 0x00, 0xff, 0x01, 0x00, 0x00,  // movl $0x1ff, 0xf0(%rbx)
+    0xb0, 0x01,                                                  // mov $1, %al
+    0xe6, 0x10,                                                  // out %al, $0x10
+    0xc7, 0x83, 0x10, 0x03, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01,  // movl $0x1000000, 0x310(%rbx)
+    0xc7, 0x83, 0x00, 0x03, 0x00, 0x00, 0x00, 0x45, 0x00, 0x00,  // movl $0x4500, 0x300(%rbx)
+    0xb0, 0x02,                                                  // mov $2, %al
+    0xe6, 0x11,                                                  // out %al, $0x11
+    0xc7, 0x83, 0x10, 0x03, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01,  // movl $0x1000000, 0x310(%rbx)
+    0xc7, 0x83, 0x00, 0x03, 0x00, 0x00, 0x04, 0x46, 0x00, 0x00,  // movl $0x4604, 0x300(%rbx)
+    0xc7, 0x83, 0x00, 0x03, 0x00, 0x00, 0x04, 0x46, 0x00, 0x00,  // movl $0x4604, 0x300(%rbx)
+    0xb0, 0x03,                                                  // mov $3, %al
+    0xe6, 0x12,                                                  // out %al, $0x12
+    0xeb, 0xfe,                                                  // 1: jmp 1b
+};
+
+const uint8_t kApOutCs[5] = {
+    0x8c, 0xc8,  // mov %cs, %ax
+    0xe7, 0x14,  // out %ax, $0x14
+    0xf4,        // hlt
+};
+
+void set_idt_gate(std::span<uint8_t> mem, uint8_t vector, uint64_t handler) {
+  // SDM vol. 3A 6.14.1: offset 15:0, selector, IST, type 0xe (interrupt
+  // gate) | P, offset 31:16, offset 63:32, reserved.
+  uint8_t g[16] = {};
+  g[0] = uint8_t(handler);
+  g[1] = uint8_t(handler >> 8);
+  g[2] = 0x08;  // the code64 selector of setup_long_mode's GDT
+  g[5] = 0x8e;
+  g[6] = uint8_t(handler >> 16);
+  g[7] = uint8_t(handler >> 24);
+  for (int i = 0; i < 4; ++i) g[8 + i] = uint8_t(handler >> (32 + 8 * i));
+  std::memcpy(mem.data() + kIdtAddr + 16 * vector, g, sizeof g);
+}
+
 void load(std::span<uint8_t> mem, uint64_t gpa, std::span<const uint8_t> code) {
   std::memcpy(mem.data() + gpa, code.data(), code.size());
 }
