@@ -60,6 +60,12 @@ inline constexpr uint64_t kHaltGuestHandler = 0x3a;
 // (rax preserved); EOI; iretq.
 extern const uint8_t kPendingIrqGuest[77];
 inline constexpr uint64_t kPendingIrqGuestHandler = 0x3b;
+// Long mode: software-enables the LAPIC; its timer one-shot, divide by 1,
+// vector 0x32, initial count = the dword at kCounterAddr (KVM's LAPIC runs
+// at 1 GHz: 1 ns a count); out 0x10, 1; sti; forever hlt.
+// Handler (vector 0x32, at kTimerGuestHandler): out 0x11, 2; EOI; iretq.
+extern const uint8_t kTimerGuest[72];
+inline constexpr uint64_t kTimerGuestHandler = 0x38;
 // Long mode BSP of a 2-vCPU VM: software-enables its LAPIC; out 0x10, 1;
 // INIT to APIC ID 1; out 0x11, 2; SIPI, SIPI with vector 4 (the AP starts in
 // real mode at 0x4000 = kApTrampolineAddr); out 0x12, 3; spin.

@@ -290,6 +290,16 @@ std::vector<kvm_cpuid_entry2> restore_vcpu_state(int fd, const VmShared& vm, con
   if (dregs) xioctl(fd, KVM_SET_DEBUGREGS, &*dregs, "KVM_SET_DEBUGREGS");
   // LAPIC after SREGS: KVM_SET_SREGS writes the APIC base MSR, which resets
   // the LAPIC mode.
+  // Twice: KVM_SET_LAPIC recomputes the PPR (kvm_apic_set_state:
+  // apic_update_ppr) before it recounts the ISR for the new state
+  // (kvm_apic_update_apicv sets isr_count afterwards), so on a fresh vCPU an
+  // interrupt in service at the save came back with PPR 0 instead of its
+  // priority class until the next KVM_RUN; a save in between did not give
+  // back the image (kvm_tests KvmRoundTrip.LapicTimerArmedAtTheSaveFiresOnce).
+  // The second call finds the ISR counted. It re-arms the timer from the same
+  // TMCCT and resets KVM's pending-tick count first, so the timer is no
+  // different from one call.
+  xioctl(fd, KVM_SET_LAPIC, &lapic, "KVM_SET_LAPIC");
   xioctl(fd, KVM_SET_LAPIC, &lapic, "KVM_SET_LAPIC");
   // MSRs after the LAPIC: a TSC_DEADLINE write is dropped unless the LAPIC
   // timer is already in TSC-deadline mode. TSC first, TSC_DEADLINE last.
