@@ -2,7 +2,7 @@
 // restore, each with a real guest stopped in a situation where state is easy
 // to lose. For every case:
 //   1. save -> restore into a FRESH VM -> save again gives the same VM and
-//      vCPU nodes, property by property (`expect_same_state`; what may
+//      vCPU nodes, property by property (`round_trip`; what may
 //      differ because it is time, and only that, is excluded by name);
 //   2. the restored guest then does exactly what an uninterrupted run does
 //      (its port and MMIO traffic, registers and memory after the restore).
@@ -295,7 +295,7 @@ std::unique_ptr<Machine> long_mode_guest(hv::Hypervisor& h, std::span<const uint
 }
 
 // 1. HLT: saved while asleep in HLT (mp_state HALTED) with IF=1; the clone
-// stays asleep until an interrupt (GSI 5 through the IOAPIC the guest
+// stays asleep until an interrupt (GSI 16 through the IOAPIC the guest
 // programmed), then runs the handler and continues after the HLT.
 TEST(KvmRoundTrip, HaltedVcpuSleepsUntilItsInterrupt) {
   KvmHypervisor h;
@@ -369,7 +369,7 @@ TEST(KvmRoundTrip, LapicTimerArmedAtTheSaveFiresOnce) {
   round_trip(h, s2);
 }
 
-// 2. An interrupt pending at the save: GSI 5 raised while the guest runs with
+// 2. An interrupt pending at the save: GSI 16 raised while the guest runs with
 // IF=0, so vector 0x31 waits in the LAPIC's IRR; the save is taken right
 // after the guest's IN exit. The clone gets the IN's value, and on STI takes
 // exactly that interrupt, once, after the STI shadow.
