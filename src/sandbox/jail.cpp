@@ -83,23 +83,32 @@ void make_dir(const std::string& path, mode_t mode) {
 // DIR/dev/kvm, made with mknod for the jail user, mode 0660, like
 // Firecracker's jailer: a bind mount of the host's node would share its
 // inode and so its owner and mode. The numbers are the host's, else 10:232.
+// DIR is writable by the jail user, who may have run here before: DIR/dev is
+// made root's and 0755 and everything is done relative to it without
+// following links, so no one else can swap the node for a link to a host
+// file between mknod and chown.
 void make_kvm_node(const JailConfig& cfg, const std::string& root) {
   dev_t dev = makedev(kKvmMajor, kKvmMinor);
   struct stat host {};
   if (::stat("/dev/kvm", &host) == 0 && S_ISCHR(host.st_mode)) dev = host.st_rdev;
   std::string devdir = join(root, "dev");
   make_dir(devdir, 0755);
+  UniqueFd dir(::open(devdir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!dir) throw SysError("--jail: open " + devdir, errno);
+  check(::fchown(dir.get(), 0, 0), "chown " + devdir);
+  check(::fchmod(dir.get(), 0755), "chmod " + devdir);
   std::string node = devdir + "/kvm";
   struct stat old {};
-  if (::lstat(node.c_str(), &old) == 0) {
+  if (::fstatat(dir.get(), "kvm", &old, AT_SYMLINK_NOFOLLOW) == 0) {
     // A node left by an earlier jailed run is replaced; anything else there
     // is the user's, and kept.
     if (!S_ISCHR(old.st_mode)) throw Error(fmt::format("--jail: {} exists and is not a device node", node));
-    check(::unlink(node.c_str()), "unlink the old " + node);
+    check(::unlinkat(dir.get(), "kvm", 0), "unlink the old " + node);
   }
-  check(::mknod(node.c_str(), S_IFCHR | 0600, dev), fmt::format("mknod {} (char {}:{})", node, major(dev), minor(dev)));
-  check(::chown(node.c_str(), cfg.uid, cfg.gid), "chown " + node);
-  check(::chmod(node.c_str(), 0660), "chmod " + node);
+  check(::mknodat(dir.get(), "kvm", S_IFCHR | 0600, dev),
+        fmt::format("mknod {} (char {}:{})", node, major(dev), minor(dev)));
+  check(::fchownat(dir.get(), "kvm", cfg.uid, cfg.gid, AT_SYMLINK_NOFOLLOW), "chown " + node);
+  check(::fchmodat(dir.get(), "kvm", 0660, 0), "chmod " + node);
 }
 
 // The mounts: nothing amber does propagates back to the host; DIR becomes a

@@ -9,6 +9,7 @@
 // as anyone else fails these tests with the reason, never passes them.
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -168,6 +169,92 @@ TEST(Jail, TheJailedAmberRunsAsNobodyFilteredInItsOwnNamespacesRootedInDir) {
   bool no_landlock = vm.err().find("this kernel has no Landlock") != std::string::npos;
   std::cout << "[   INFO   ] Landlock: " << (no_landlock ? "not supported by this kernel (note printed)" : "active")
             << "\n";
+}
+
+// The line of /proc/PID/limits for `name` ("Max open files"), spaces squeezed.
+std::string limit_line(pid_t pid, const std::string& name) {
+  std::istringstream limits(read_text("/proc/" + std::to_string(pid) + "/limits"));
+  std::string line;
+  while (std::getline(limits, line)) {
+    if (line.rfind(name, 0) != 0) continue;
+    std::istringstream words(line.substr(name.size()));
+    std::string w, out;
+    while (words >> w) out += (out.empty() ? "" : " ") + w;
+    return out;
+  }
+  return {};
+}
+
+// A cgroup v2 directory of our own: under a cgroup2 mount there is, else
+// under one mounted for the test; removed (and unmounted) afterwards.
+struct TestCgroup {
+  std::string path, mounted;
+  amber::vmm::testing::TempDir mnt{"amber-jail-cg"};
+  std::string error;
+  TestCgroup() {
+    std::string base;
+    std::istringstream mi(read_text("/proc/self/mountinfo"));
+    std::string line;
+    while (std::getline(mi, line)) {
+      // "... MOUNTPOINT OPTS ... - cgroup2 SOURCE SUPER"
+      auto dash = line.find(" - cgroup2 ");
+      if (dash == std::string::npos) continue;
+      std::istringstream f(line);
+      std::string a, b, c, d, mp;
+      f >> a >> b >> c >> d >> mp;
+      base = mp;
+      break;
+    }
+    if (base.empty()) {
+      if (mnt.path.empty() || ::mount("cgroup2", mnt.path.c_str(), "cgroup2", 0, nullptr) != 0) {
+        error = std::string("no cgroup2 mount and none could be made: ") + std::strerror(errno);
+        return;
+      }
+      base = mounted = mnt.path;
+    }
+    std::string p = base + "/amber-jail-test-" + std::to_string(::getpid());
+    if (::mkdir(p.c_str(), 0755) != 0) {
+      error = "mkdir " + p + ": " + std::strerror(errno);
+      return;
+    }
+    path = p;
+  }
+  ~TestCgroup() {
+    if (!path.empty()) ::rmdir(path.c_str());
+    if (!mounted.empty()) ::umount2(mounted.c_str(), MNT_DETACH);
+  }
+};
+
+TEST(Jail, JoinsTheCgroupGivenAndSetsItsLimits) {
+  REQUIRE_ROOT();
+  JailDir dir;
+  ASSERT_FALSE(dir.path.empty());
+  TestCgroup cg;
+  ASSERT_FALSE(cg.path.empty()) << cg.error;
+  lt::Process vm({kAmber, "run", "--bare", "/idle.bin", "--jail", dir.path, "--jail-cgroup", cg.path,
+                  "--jail-limit", "nofile=256,fsize=64M", "--jail-limit", "as=8G"});
+  ASSERT_TRUE(vm.expect("resumed and idle", 60s));
+  pid_t jailed = child_of(vm.pid());
+  ASSERT_GT(jailed, 0) << vm.transcript();
+  // The jailed amber, by its host pid, and only it (the parent stays out).
+  std::string procs = read_text(cg.path + "/cgroup.procs");
+  EXPECT_EQ(procs, std::to_string(jailed) + "\n") << "cgroup.procs of " << cg.path;
+  EXPECT_EQ(limit_line(jailed, "Max open files"), "256 256 files");
+  EXPECT_EQ(limit_line(jailed, "Max file size"), std::to_string(64ull << 20) + " " + std::to_string(64ull << 20) + " bytes");
+  EXPECT_EQ(limit_line(jailed, "Max address space"), std::to_string(8ull << 30) + " " + std::to_string(8ull << 30) + " bytes");
+  EXPECT_EQ(limit_line(jailed, "Max core file size"), "0 0 bytes");
+  ASSERT_TRUE(vm.signal(SIGTERM));
+  EXPECT_EQ(vm.wait(30s), lt::ExitStatus::exited(130)) << vm.transcript();
+
+  // Without --jail-limit: 1024 descriptors, no core files, the rest as inherited.
+  lt::Process plain({kAmber, "run", "--bare", "/idle.bin", "--jail", dir.path});
+  ASSERT_TRUE(plain.expect("resumed and idle", 60s));
+  jailed = child_of(plain.pid());
+  ASSERT_GT(jailed, 0) << plain.transcript();
+  EXPECT_EQ(limit_line(jailed, "Max open files"), "1024 1024 files");
+  EXPECT_EQ(limit_line(jailed, "Max core file size"), "0 0 bytes");
+  ASSERT_TRUE(plain.signal(SIGINT));
+  EXPECT_EQ(plain.wait(30s), lt::ExitStatus::exited(130)) << plain.transcript();
 }
 
 TEST(Jail, PathsOutsideTheJailAreNotFound) {
