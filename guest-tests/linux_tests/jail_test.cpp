@@ -2,10 +2,14 @@
 // serving a 9p share cannot reach a host file outside DIR: the share is a
 // path inside the jail, a host path given for it is not found, and links
 // out of the share (absolute, or by "..") do not lead the guest to the
-// file. The jail needs root: the linux suite runs as root in the sandbox
+// file; and a Linux guest with a disk is saved into the jail and resumed
+// there. The jail needs root: the linux suite runs as root in the sandbox
 // and CI, and fails (never passes) here otherwise.
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <filesystem>
+#include <set>
 
 #include "harness.h"
 
@@ -61,6 +65,38 @@ TEST_F(JailTest, AShareInsideTheJailCannotReachHostFilesOutsideIt) {
   struct stat st {};
   ASSERT_EQ(::stat((share + "/out.txt").c_str(), &st), 0);
   EXPECT_EQ(st.st_uid, kNobody) << "the 9p server wrote as the jail user";
+}
+
+// A Linux guest with a disk, jailed: boots, is saved into the jail, and the
+// image resumes jailed again (resolving its disk inside the jail as well).
+TEST_F(JailTest, LinuxGuestWithADiskBootsSavesAndResumesJailed) {
+  constexpr uid_t kNobody = 65534;
+  if (::geteuid() != 0)
+    FAIL() << "!!! --jail needs root; the linux suite runs as root in the sandbox and CI (this is uid "
+           << ::geteuid() << ")";
+  std::string jail = *tmp_ / "jail";
+  ASSERT_EQ(::mkdir(jail.c_str(), 0755), 0);
+  for (const char* f : {"bzImage", "ready.cpio.gz", "disk.img"}) copy_file(guest_file(f), jail + "/" + f);
+  for (auto& f : {jail, jail + "/disk.img"}) ASSERT_EQ(::chown(f.c_str(), kNobody, kNobody), 0) << f;
+  auto r = amber_run({"run", "--kernel", "/bzImage", "--initrd", "/ready.cpio.gz", "--disk", "/disk.img", "--cmdline",
+                      kQuiet, "--save-on-serial", "AMBER-READY", "--save", "/vm.amber", "--jail", jail});
+  EXPECT_EQ(r.status, ExitStatus::exited(0)) << r.out << r.err;
+  EXPECT_NE(r.out.find("AMBER-READY"), std::string::npos) << r.out << r.err;
+  struct stat st {};
+  ASSERT_EQ(::stat((jail + "/vm.amber").c_str(), &st), 0) << r.err;
+  EXPECT_EQ(st.st_uid, kNobody);
+  r = amber_run({"resume", "/vm.amber", "--jail", jail});
+  EXPECT_EQ(r.status, ExitStatus::exited(0)) << r.out << r.err;
+  EXPECT_NE(r.out.find("AMBER-DONE"), std::string::npos) << r.out << r.err;
+  EXPECT_EQ(r.err.find("amber: error"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("seccomp"), std::string::npos) << r.err;
+  expect_no_crash(r.out, r.err, r.status);
+  // The disk's temporary overlay went to the jail (there is no /tmp in it)
+  // as an unnamed file: nothing is left but what was there and the jail's
+  // own dev and proc.
+  std::set<std::string> names;
+  for (auto& e : std::filesystem::directory_iterator(jail)) names.insert(e.path().filename().string());
+  EXPECT_EQ(names, (std::set<std::string>{"bzImage", "dev", "disk.img", "proc", "ready.cpio.gz", "vm.amber"}));
 }
 
 }  // namespace

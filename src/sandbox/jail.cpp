@@ -238,6 +238,18 @@ bool restrict_with_landlock() {
   return true;
 }
 
+// Temporary files (a resumed disk's overlay, `--disk PATH,cow`) go to
+// $TMPDIR or /tmp, which are now paths inside the jail. Where neither is a
+// directory there, they go to the jail's root: unnamed O_TMPFILEs on DIR's
+// file system, gone with amber.
+void point_tmpdir_into_jail() {
+  const char* env = std::getenv("TMPDIR");
+  std::string tmp = env && *env ? env : "/tmp";
+  struct stat st {};
+  if (::stat(tmp.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) return;
+  ::setenv("TMPDIR", "/", 1);
+}
+
 void jail_child(const JailConfig& cfg, const std::string& root) {
   // Descriptors inherited from whoever started amber could lead back out of
   // the jail (an open directory, fchdir); the console's stdio stays.
@@ -247,6 +259,7 @@ void jail_child(const JailConfig& cfg, const std::string& root) {
   mount_jail(root);
   make_kvm_node(cfg, root);
   pivot_into(root);
+  point_tmpdir_into_jail();
   drop_user(cfg);
   set_limits(cfg);
   if (!restrict_with_landlock())
