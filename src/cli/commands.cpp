@@ -34,8 +34,10 @@
 #include "firmware/memory_map.h"
 #include "firmware/multiboot.h"
 #include "gdb/stub.h"
+#include "kvm/backend.h"
 #include "kvm/kvm_hypervisor.h"
 #include "snapshot/elf_core.h"
+#include "sandbox/jail.h"
 #include "sandbox/syscall_filter.h"
 #include "snapshot/image.h"
 #include "virtio/disk/disk_spec.h"
@@ -346,9 +348,21 @@ bool holds_linux_guest(const image::Image& img) {
   return !img.info().cmdline.empty();
 }
 
-int cmd_run(const RunArgs& a) { return boot_and_run(a, {}).exit_status(); }
+// --jail DIR: first of all, while amber is single-threaded; every path on
+// the command line is then resolved inside DIR (docs/security.md "The jail").
+void maybe_enter_jail(const sandbox::JailConfig& jail) {
+  if (jail.dir.empty()) return;
+  kvm::read_backend_facts();  // remembered: the jail has no /sys (the Linux-guest check reads it)
+  sandbox::enter_jail(jail);
+}
+
+int cmd_run(const RunArgs& a) {
+  maybe_enter_jail(a.jail);
+  return boot_and_run(a, {}).exit_status();
+}
 
 int cmd_resume(const ResumeArgs& a) {
+  maybe_enter_jail(a.jail);
   Timings t(a.timings);
   block_stop_signals();
   sandbox::setup_seccomp(seccomp_mode_of(a.seccomp));

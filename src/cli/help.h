@@ -76,6 +76,16 @@ Security:
                       line naming the thread and the call, exit 159; log:
                       allowed and logged by the kernel (dmesg), for
                       developing devices (docs/security.md)
+  --jail DIR          run jailed (root only): new mount, pid, ipc, uts and
+                      network namespaces, DIR as "/" (with dev/kvm and proc
+                      made there), then as --jail-user, with Landlock where
+                      the kernel has it. Every path above is then a path
+                      INSIDE DIR: put the files the VM needs there
+  --jail-user UID[:GID]  the jail's user and group (numbers; default
+                      65534:65534)
+  --jail-limit nofile=N,fsize=BYTES,as=BYTES  rlimits in the jail (default
+                      nofile=1024; fsize, as: none; core files: off)
+  --jail-cgroup PATH  join this cgroup v2 directory (its limits) first
 
 Snapshots:
   --save-on-serial TEXT  when the guest console prints TEXT, save the VM
@@ -125,6 +135,9 @@ is never modified. Console and exit status as with 'amber run'.
   --force-kvm               resume a Linux guest even where 'amber doctor'
                             says this KVM cannot run Linux (e.g. PVM)
   --seccomp=on|log|off      system-call allow-lists, as with 'amber run'
+  --jail DIR, --jail-user UID[:GID], --jail-limit ..., --jail-cgroup PATH
+                            run jailed, as with 'amber run'; IMAGE, overlays,
+                            --save and --api are then paths inside DIR
   -h, --help                show this help
 )";
 

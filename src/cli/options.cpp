@@ -71,7 +71,77 @@ void check_api(const std::string& cmd, const std::string& api) {
   if (api.size() > 107) throw UsageError(cmd + ": --api: the socket path is longer than 107 bytes");
 }
 
+// --jail DIR and the options that need it, shared by run and resume; false
+// when `opt` is none of them. `jail_only` records the first --jail-* seen,
+// for check_jail().
+bool parse_jail_option(ArgScanner& a, const std::string& opt, sandbox::JailConfig& j, std::string& jail_only) {
+  if (opt == "--jail") {
+    j.dir = a.value();
+    if (j.dir.empty()) throw UsageError(a.command() + ": --jail needs a directory");
+    return true;
+  }
+  if (opt == "--jail-user") parse_jail_user(a.value(), j);
+  else if (opt == "--jail-limit") parse_jail_limits(a.value(), j);
+  else if (opt == "--jail-cgroup") {
+    j.cgroup = a.value();
+    if (j.cgroup.empty()) throw UsageError(a.command() + ": --jail-cgroup needs a cgroup v2 directory");
+  } else {
+    return false;
+  }
+  if (jail_only.empty()) jail_only = opt;
+  return true;
+}
+
+void check_jail(const std::string& cmd, const sandbox::JailConfig& j, const std::string& jail_only,
+                const GdbArgs& gdb) {
+  if (j.dir.empty()) {
+    if (!jail_only.empty()) throw UsageError(fmt::format("{}: {} needs --jail DIR", cmd, jail_only));
+    return;
+  }
+  // The jail has a network namespace of its own: a TCP port there cannot be
+  // reached from the host.
+  if (!gdb.endpoint.empty() && gdb.endpoint.rfind("unix:", 0) != 0)
+    throw UsageError(cmd + ": --gdb PORT cannot be reached in --jail's network namespace; use --gdb unix:PATH "
+                           "(a path inside the jail)");
+}
+
 }  // namespace
+
+void parse_jail_user(const std::string& value, sandbox::JailConfig& cfg) {
+  auto colon = value.find(':');
+  std::string u = value.substr(0, colon), g = colon == std::string::npos ? u : value.substr(colon + 1);
+  auto id = [&](const std::string& text, const char* what) {
+    // Numbers only: names would need the host's /etc/passwd. 0 would keep
+    // root; 4294967295 is (uid_t)-1, "unchanged" to setresuid.
+    if (text.empty() || text.find_first_not_of("0123456789") != std::string::npos || text.size() > 10)
+      throw UsageError(fmt::format("--jail-user takes UID[:GID] as numbers, not '{}'", value));
+    uint64_t n = std::stoull(text);
+    if (n == 0) throw UsageError(fmt::format("--jail-user {}: the jail drops root; give a {} other than 0", value, what));
+    if (n >= 0xffffffffull) throw UsageError(fmt::format("--jail-user {}: {} out of range", value, what));
+    return uint32_t(n);
+  };
+  cfg.uid = id(u, "uid");
+  cfg.gid = id(g, "gid");
+}
+
+void parse_jail_limits(const std::string& value, sandbox::JailConfig& cfg) {
+  if (value.empty()) throw UsageError("--jail-limit takes nofile=N,fsize=BYTES,as=BYTES (any of them)");
+  size_t pos = 0;
+  while (pos <= value.size()) {
+    size_t comma = value.find(',', pos);
+    std::string item = value.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+    auto eq = item.find('=');
+    if (eq == std::string::npos || eq + 1 == item.size())
+      throw UsageError(fmt::format("--jail-limit: expected NAME=VALUE, not '{}'", item));
+    std::string key = item.substr(0, eq), v = item.substr(eq + 1);
+    if (key == "nofile") cfg.nofile = parse_uint(v, "--jail-limit nofile", 16, 1u << 20);
+    else if (key == "fsize") cfg.fsize = parse_size(v, "--jail-limit fsize");
+    else if (key == "as") cfg.as = parse_size(v, "--jail-limit as");
+    else throw UsageError(fmt::format("--jail-limit: unknown limit '{}' (nofile, fsize or as)", key));
+    if (comma == std::string::npos) break;
+    pos = comma + 1;
+  }
+}
 
 std::string parse_seccomp_option(const std::string& value) {
   if (value == "on" || value == "log" || value == "off") return value;
@@ -127,6 +197,7 @@ ModuleArg parse_module(const std::string& v) {
 
 Command parse_run(ArgScanner& a) {
   RunArgs r;
+  std::string jail_only;
   while (!a.done()) {
     auto o = a.next_option();
     if (!o) throw UsageError(fmt::format("run: unexpected argument '{}'", a.positional("argument")));
@@ -148,7 +219,9 @@ Command parse_run(ArgScanner& a) {
     else if (opt == "--verbose" || opt == "-v") { a.flag(); r.verbose = true; }
     else if (opt == "--force-kvm") { a.flag(); r.force_kvm = true; }
     else if (opt == "--seccomp") r.seccomp = parse_seccomp_option(a.value());
-    else if (!parse_save_option(a, opt, r.save) && !parse_gdb_option(a, opt, r.gdb)) a.unknown(opt);
+    else if (!parse_save_option(a, opt, r.save) && !parse_gdb_option(a, opt, r.gdb) &&
+             !parse_jail_option(a, opt, r.jail, jail_only))
+      a.unknown(opt);
   }
   if (r.kernel.empty() == r.bare.empty()) throw UsageError("run: give exactly one of --kernel FILE or --bare FILE");
   if (!r.bare.empty() && (!r.modules.empty() || !r.cmdline_extra.empty()))
@@ -158,11 +231,13 @@ Command parse_run(ArgScanner& a) {
   check_save("run", r.save);
   check_api("run", r.api);
   check_gdb("run", r.gdb);
+  check_jail("run", r.jail, jail_only, r.gdb);
   return r;
 }
 
 Command parse_resume(ArgScanner& a) {
   ResumeArgs r;
+  std::string jail_only;
   while (!a.done()) {
     auto o = a.next_option();
     if (!o) {
@@ -183,12 +258,15 @@ Command parse_resume(ArgScanner& a) {
     else if (opt == "--verbose" || opt == "-v") { a.flag(); r.verbose = true; }
     else if (opt == "--force-kvm") { a.flag(); r.force_kvm = true; }
     else if (opt == "--seccomp") r.seccomp = parse_seccomp_option(a.value());
-    else if (!parse_save_option(a, opt, r.save) && !parse_gdb_option(a, opt, r.gdb)) a.unknown(opt);
+    else if (!parse_save_option(a, opt, r.save) && !parse_gdb_option(a, opt, r.gdb) &&
+             !parse_jail_option(a, opt, r.jail, jail_only))
+      a.unknown(opt);
   }
   if (r.image.empty()) throw UsageError("resume: missing IMAGE (see 'amber resume --help')");
   check_save("resume", r.save);
   check_api("resume", r.api);
   check_gdb("resume", r.gdb);
+  check_jail("resume", r.jail, jail_only, r.gdb);
   return r;
 }
 

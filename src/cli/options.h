@@ -8,6 +8,8 @@
 #include <variant>
 #include <vector>
 
+#include "sandbox/jail.h"
+
 namespace amber::cli {
 
 struct SaveArgs {
@@ -55,6 +57,8 @@ struct RunArgs {
   // --seccomp=on|log|off (src/sandbox/syscall_filter.h); empty: not given, then
   // $AMBER_SECCOMP, else on (seccomp_mode_of()).
   std::string seccomp;
+  // --jail DIR and its --jail-* options (src/sandbox/jail.h); jail.dir empty: none.
+  sandbox::JailConfig jail;
 };
 
 struct ResumeArgs {
@@ -66,6 +70,7 @@ struct ResumeArgs {
   bool timings = false, verbose = false;
   bool force_kvm = false;  // --force-kvm: resume a Linux guest even where `amber doctor` says it cannot run
   std::string seccomp;     // as RunArgs::seccomp
+  sandbox::JailConfig jail;  // as RunArgs::jail
 };
 
 struct InspectArgs {
@@ -120,6 +125,12 @@ Command parse_command_line(const std::vector<std::string>& argv);
 
 // The value of --seccomp=MODE: "on", "log" or "off", else UsageError.
 std::string parse_seccomp_option(const std::string& value);
+
+// --jail-user UID[:GID] (numbers; GID defaults to UID; not 0, the jail
+// drops root) and --jail-limit nofile=N,fsize=BYTES,as=BYTES (sizes as
+// --mem: 512M, 2G), into `cfg`. UsageError otherwise.
+void parse_jail_user(const std::string& value, sandbox::JailConfig& cfg);
+void parse_jail_limits(const std::string& value, sandbox::JailConfig& cfg);
 
 // The port of --debug-exit[=PORT]: layout::kDebugExitPort without a value;
 // else hex (0x...) or decimal, a window of layout::kDebugExitSize ports in

@@ -228,5 +228,71 @@ TEST(Options, GdbEndpointsOnRunAndResume) {
   EXPECT_THROW(parse_command_line({"resume", "vm.amber", "--gdb-wait"}), UsageError);
 }
 
+// --jail and its options (issue 17 item 3, src/sandbox/jail.h).
+TEST(Options, JailDefaultsAndEveryOption) {
+  auto plain = parse({"run", "--bare", "x.bin"});
+  EXPECT_TRUE(std::get<RunArgs>(plain).jail.dir.empty());
+  auto c = parse({"run", "--bare", "/x.bin", "--jail", "/srv/vm1"});
+  auto& r = std::get<RunArgs>(c);
+  EXPECT_EQ(r.jail.dir, "/srv/vm1");
+  EXPECT_EQ(r.jail.uid, 65534u);
+  EXPECT_EQ(r.jail.gid, 65534u);
+  EXPECT_EQ(r.jail.nofile, 1024u);
+  EXPECT_FALSE(r.jail.fsize);
+  EXPECT_FALSE(r.jail.as);
+  EXPECT_TRUE(r.jail.cgroup.empty());
+
+  auto c2 = parse({"resume", "/vm.amber", "--jail=/srv/vm1", "--jail-user", "1000:2000", "--jail-limit",
+                   "nofile=64,fsize=1G", "--jail-limit=as=4G", "--jail-cgroup", "/sys/fs/cgroup/vm1"});
+  auto& j = std::get<ResumeArgs>(c2).jail;
+  EXPECT_EQ(j.dir, "/srv/vm1");
+  EXPECT_EQ(j.uid, 1000u);
+  EXPECT_EQ(j.gid, 2000u);
+  EXPECT_EQ(j.nofile, 64u);
+  EXPECT_EQ(j.fsize, 1ull << 30);
+  EXPECT_EQ(j.as, 4ull << 30);
+  EXPECT_EQ(j.cgroup, "/sys/fs/cgroup/vm1");
+
+  // GID defaults to UID.
+  auto c3 = parse({"run", "--bare", "x", "--jail", "d", "--jail-user", "4242"});
+  EXPECT_EQ(std::get<RunArgs>(c3).jail.uid, 4242u);
+  EXPECT_EQ(std::get<RunArgs>(c3).jail.gid, 4242u);
+}
+
+TEST(Options, JailOptionsWithoutJailOrWithBadValuesAreUsageErrors) {
+  auto bad = [](std::vector<std::string> v, const std::string& says) {
+    try {
+      parse_command_line(v);
+      ADD_FAILURE() << "accepted: " << ::testing::PrintToString(v);
+    } catch (const UsageError& e) {
+      EXPECT_NE(std::string(e.what()).find(says), std::string::npos) << e.what();
+    }
+  };
+  bad({"run", "--bare", "x", "--jail-user", "1000"}, "run: --jail-user needs --jail DIR");
+  bad({"resume", "i", "--jail-limit", "nofile=64"}, "resume: --jail-limit needs --jail DIR");
+  bad({"run", "--bare", "x", "--jail-cgroup", "/sys/fs/cgroup/a"}, "--jail-cgroup needs --jail DIR");
+  bad({"run", "--bare", "x", "--jail", ""}, "--jail needs a directory");
+  bad({"run", "--bare", "x", "--jail"}, "--jail");
+  bad({"run", "--bare", "x", "--jail", "d", "--jail-user", "0"}, "drops root");
+  bad({"run", "--bare", "x", "--jail", "d", "--jail-user", "1000:0"}, "drops root");
+  bad({"run", "--bare", "x", "--jail", "d", "--jail-user", "nobody"}, "as numbers");
+  bad({"run", "--bare", "x", "--jail", "d", "--jail-user", "1000:"}, "as numbers");
+  bad({"run", "--bare", "x", "--jail", "d", "--jail-user", "-1"}, "as numbers");
+  bad({"run", "--bare", "x", "--jail", "d", "--jail-user", "4294967295"}, "out of range");
+  bad({"run", "--bare", "x", "--jail", "d", "--jail-limit", "nofile=abc"}, "nofile");
+  bad({"run", "--bare", "x", "--jail", "d", "--jail-limit", "nofile=4"}, "nofile");
+  bad({"run", "--bare", "x", "--jail", "d", "--jail-limit", "cpu=1"}, "unknown limit 'cpu'");
+  bad({"run", "--bare", "x", "--jail", "d", "--jail-limit", "fsize"}, "NAME=VALUE");
+  bad({"run", "--bare", "x", "--jail", "d", "--jail-limit", "as=1Q"}, "--jail-limit as");
+  bad({"run", "--bare", "x", "--jail", "d", "--jail-limit", ""}, "--jail-limit takes");
+  bad({"run", "--bare", "x", "--jail", "d", "--jail-cgroup", ""}, "--jail-cgroup needs");
+  // A TCP port in the jail's own network namespace is out of the host's reach.
+  bad({"run", "--bare", "x", "--jail", "d", "--gdb", "1234"}, "--gdb unix:PATH");
+  auto ok = parse({"run", "--bare", "x", "--jail", "d", "--gdb", "unix:/gdb.sock"});
+  EXPECT_EQ(std::get<RunArgs>(ok).gdb.endpoint, "unix:/gdb.sock");
+  // exec has no --jail.
+  bad({"exec", "--kernel", "k", "--jail", "d", "--", "true"}, "--jail");
+}
+
 }  // namespace
 }  // namespace amber::cli

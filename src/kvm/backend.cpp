@@ -32,6 +32,13 @@ KvmBackend classify_backend(const BackendFacts& f) {
 }
 
 BackendFacts read_backend_facts(const std::string& dir) {
+  // /sys/module is read once per process: `amber run --jail` reads it
+  // before pivoting into a root that has no /sys (src/sandbox/jail.h).
+  static const std::string kDefault = "/sys/module";
+  if (dir == kDefault) {
+    static const BackendFacts cached = read_backend_facts(kDefault + "/.");
+    return cached;
+  }
   BackendFacts f;
   f.intel_module = exists(dir + "/kvm_intel");
   f.amd_module = exists(dir + "/kvm_amd");

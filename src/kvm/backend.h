@@ -25,7 +25,8 @@ struct BackendFacts {
 KvmBackend classify_backend(const BackendFacts& f);
 
 // Reads the module directory (`sysfs_module_dir`, normally /sys/module) and
-// the CPU's own CPUID.
+// the CPU's own CPUID. The default directory is read once per process and
+// remembered (a jailed amber reads it before it loses /sys).
 BackendFacts read_backend_facts(const std::string& sysfs_module_dir = "/sys/module");
 
 KvmBackend detect_kvm_backend();
