@@ -31,14 +31,9 @@ KvmBackend classify_backend(const BackendFacts& f) {
   return KvmBackend::unknown;
 }
 
-BackendFacts read_backend_facts(const std::string& dir) {
-  // /sys/module is read once per process: `amber run --jail` reads it
-  // before pivoting into a root that has no /sys (src/sandbox/jail.h).
-  static const std::string kDefault = "/sys/module";
-  if (dir == kDefault) {
-    static const BackendFacts cached = read_backend_facts(kDefault + "/.");
-    return cached;
-  }
+namespace {
+
+BackendFacts read_facts_from(const std::string& dir) {
   BackendFacts f;
   f.intel_module = exists(dir + "/kvm_intel");
   f.amd_module = exists(dir + "/kvm_amd");
@@ -55,6 +50,18 @@ BackendFacts read_backend_facts(const std::string& dir) {
     f.cpu_svm = (c >> 2) & 1;
   }
   return f;
+}
+
+}  // namespace
+
+BackendFacts read_backend_facts(const std::string& dir) {
+  // /sys/module is read once per process: `amber run --jail` reads it
+  // before pivoting into a root that has no /sys (src/sandbox/jail.h).
+  if (dir == "/sys/module") {
+    static const BackendFacts cached = read_facts_from(dir);
+    return cached;
+  }
+  return read_facts_from(dir);
 }
 
 KvmBackend detect_kvm_backend() { return classify_backend(read_backend_facts()); }
