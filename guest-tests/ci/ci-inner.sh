@@ -36,11 +36,15 @@ stall_report() {
     echo "  thread ${t##*/} $(cat "$t/comm" 2>/dev/null): state $(sed 's/.*) //' "$t/stat" | cut -d' ' -f1)" \
       "wchan $(cat "$t/wchan" 2>/dev/null) syscall $(cut -d' ' -f1 "$t/syscall" 2>/dev/null)"
   done
-  d=$(ls -d /sys/kernel/debug/kvm/"$1"-* 2>/dev/null | head -n 1)
+  # Every counter of the VM's debugfs directory that moved in one second:
+  # which exits a guest that runs but answers nothing is making.
+  d=$(ls -d "${KVM_DEBUGFS:-/sys/kernel/debug/kvm}/$1"-* 2>/dev/null | head -n 1)
   if [ -n "$d" ] && [ -r "$d/exits" ]; then
-    e1=$(cat "$d/exits") h1=$(cat "$d/halt_exits" 2>/dev/null)
+    for f in "$d"/*; do [ -f "$f" ] && echo "${f##*/} $(cat "$f" 2>/dev/null)"; done >"$work/kvm1.$1"
     sleep 1
-    echo "  KVM exits in 1 s: $(( $(cat "$d/exits") - e1 )) (halt exits $(( $(cat "$d/halt_exits" 2>/dev/null || echo 0) - ${h1:-0} )))"
+    moved=$(for f in "$d"/*; do [ -f "$f" ] && echo "${f##*/} $(cat "$f" 2>/dev/null)"; done |
+      awk 'NR == FNR { a[$1] = $2; next } ($2 + 0) != (a[$1] + 0) { printf " %s +%d", $1, $2 - a[$1] }' "$work/kvm1.$1" -)
+    echo "  KVM counters in 1 s:${moved:- none moved}"
   fi
 }
 
