@@ -510,7 +510,7 @@ run_try() {
     local t0 t_up='' t_hb=0 t_out=0 now hbfd outfd line got
     exec {hbfd}<"$hbf" {outfd}<"$out"
     now_ms; t0=$now
-    result=''
+    result='' infra_line=''
     while :; do
         now_ms
         got=''
@@ -523,8 +523,14 @@ run_try() {
             fi
         fi
         got=''
-        while IFS= read -r -u "$outfd" line || [ -n "$line" ]; do got=1; line=''; done
+        while IFS= read -r -u "$outfd" line || [ -n "$line" ]; do
+            got=1
+            # A process outliving SIGKILL wedges L1 (docs/testing.md): end the try now.
+            case $line in AMBER-SANDBOX-INFRA:*) infra_line=$line ;; esac
+            line=''
+        done
         [ -n "$got" ] && t_out=$now
+        if [ -n "$infra_line" ]; then result=infra; break; fi
         if [ -s "$rcf" ]; then result="done"; break; fi
         if ! kill -0 "$qpid" 2>/dev/null; then result=died; break; fi
         if [ -z "$t_up" ]; then
@@ -604,8 +610,9 @@ for (( k = 1; k <= tries; k++ )); do
         stall)
             log "STALL: the inner command printed nothing for ${silence}s (L1 kept its heartbeat); killed L1 (exit 124)"
             exit 124 ;;
-        freeze|noboot|reset)
+        freeze|noboot|reset|infra)
             case $result in
+                infra)  what=${infra_line#AMBER-SANDBOX-INFRA: } ;;
                 freeze) what="L1 froze (no heartbeat for ${hb_limit}s)" ;;
                 reset)  what="L1 reset itself (QEMU exited 0 without the command's status; no panic in L1's log)" ;;
                 noboot)
