@@ -24,6 +24,17 @@ inline void populate_for_write(void* p, size_t len) noexcept {
   (void)::madvise(reinterpret_cast<void*>(from), to - from, kMadvPopulateWrite);
 }
 
+// The same for pages about to be read in full (MADV_POPULATE_READ, 22):
+// a file mapping's pages come in from the page cache in one call.
+inline void populate_for_read(const void* p, size_t len) noexcept {
+  constexpr int kMadvPopulateRead = 22;  // uapi asm-generic/mman-common.h
+  constexpr uintptr_t kPage = 4096;
+  if (len == 0) return;
+  uintptr_t from = reinterpret_cast<uintptr_t>(p) & ~(kPage - 1);
+  uintptr_t to = (reinterpret_cast<uintptr_t>(p) + len + kPage - 1) & ~(kPage - 1);
+  (void)::madvise(reinterpret_cast<void*>(from), to - from, kMadvPopulateRead);
+}
+
 class Mapping {
  public:
   Mapping() = default;

@@ -55,6 +55,7 @@ const Names kShareFs = {
 // `amber exec` removing its status directory (rmdir) after the run.
 const Names kMainOnly = {
     "openat", "linkat", "rename", "renameat", "renameat2", "unlink", "unlinkat", "rmdir", "fchmod", "fchmodat",
+    "mkdir", "mkdirat",  // the check records' directory (src/snapshot/checked_images.cpp), at an in-place reset
     "ftruncate", "fallocate", "fcntl", "mincore", "statfs", "fstatfs", "statx", "getdents64",
     "eventfd2", "epoll_create1", "epoll_ctl", "pipe2", "sched_getaffinity", "getcwd", "readlink",
     "poll", "ppoll", "epoll_wait", "epoll_pwait", "dup", "umask", "getuid", "geteuid", "getgid", "getegid",

@@ -18,6 +18,7 @@
 #include "amber/mapping.h"
 #include "amber/state.h"
 #include "amber/unique_fd.h"
+#include "snapshot/checked_images.h"
 
 namespace amber::image {
 
@@ -164,7 +165,19 @@ class Image {
   // Refuses when the image's RAM, all regions together, exceeds `host_bytes`
   // (default: this host's RAM plus swap, host_memory_bytes()): a small
   // hostile image must not make a resume commit more than the host has.
+  // raw: every run is read once and compared with its checksum before the
+  // mapping is returned (the guest would otherwise read unchecked bytes),
+  // unless `check_records` (below) proves this file was checked before.
   Mapping map_ram(size_t i, unsigned threads = 0, uint64_t host_bytes = 0) const;
+
+  // Where map_ram looks up and notes files whose runs all matched
+  // (checked_images.h). Default: none, every map_ram checks every run.
+  void use_check_records(CheckedImages records) { check_records_ = std::move(records); }
+  // Runs map_ram compared with their checksums so far (0 when a record
+  // vouched for the file): for tests and --timings.
+  uint64_t runs_checked() const { return runs_checked_; }
+  // The file's identity now (fstat): what a check record is keyed by.
+  FileIdentity identity() const;
 
   // Guest bytes [offset, offset + out.size()) of RAM region i, read from the
   // file without mapping it (amber dump): every run or zstd chunk that
@@ -191,6 +204,10 @@ class Image {
   // The bytes a file written by amber allocates in 4 KiB blocks: the header
   // block, the metadata, every run, frame and extent, rounded to blocks.
   uint64_t written_block_bytes() const;
+  void check_runs(const Mapping& m, size_t i, const struct stat& st, unsigned threads) const;
+  CheckedImages check_records_;
+  mutable uint64_t runs_checked_ = 0;
+  mutable std::vector<bool> regions_checked_;
   std::string path_;
   UniqueFd fd_;
   uint64_t file_size_ = 0;

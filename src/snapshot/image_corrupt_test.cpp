@@ -5,6 +5,7 @@ extern "C" {
 #include <libfdt.h>
 }
 
+#include <chrono>
 #include <cstring>
 #include <functional>
 
@@ -136,6 +137,48 @@ TEST(ImageCorrupt, AByteInASmallRamHoleIsRefusedByMapRam) {
     EXPECT_NE(std::string(e.what()).find("RAM region 0"), std::string::npos) << e.what();
     EXPECT_NE(std::string(e.what()).find("image was changed"), std::string::npos) << e.what();
   }
+}
+
+// Issue 11: RAM runs are mapped, not read, and a byte flipped in one reached
+// the resumed guest while only `verify` noticed. map_ram now compares every
+// run with its checksum before it hands out the mapping.
+TEST(ImageCorrupt, AByteInARamRunIsRefusedByMapRam) {
+  Saved s;
+  auto img = Image::open(s.path);
+  EXPECT_NO_THROW(img.map_ram(0));
+  EXPECT_GT(img.runs_checked(), 0u);
+  testing::flip_byte(s.path, img.ram_regions()[0].file_offset + img.ram_regions()[0].runs.back().offset + 9);
+  auto changed = Image::open(s.path);  // the metadata is intact: open succeeds
+  try {
+    changed.map_ram(0);
+    ADD_FAILURE() << "mapped a RAM run whose bytes do not match its checksum";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("RAM region 0 run"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("checksum mismatch"), std::string::npos) << e.what();
+  }
+}
+
+// A check record lets later resumes of the same unchanged file skip the
+// pass; any write to the file gives it a new ctime, so the record no longer
+// matches and the flipped byte is found.
+TEST(ImageCorrupt, ACheckRecordSkipsThePassUntilTheFileChanges) {
+  Saved s;
+  CheckedImages records(s.dir.file("records"), -std::chrono::hours(1));
+  auto first = Image::open(s.path);
+  first.use_check_records(records);
+  first.map_ram(0);
+  EXPECT_GT(first.runs_checked(), 0u);
+  auto second = Image::open(s.path);
+  second.use_check_records(records);
+  Mapping m = second.map_ram(0);
+  EXPECT_EQ(second.runs_checked(), 0u) << "the record did not vouch for the unchanged file";
+  EXPECT_EQ(std::memcmp(m.data() + 100 * 4096, s.ram.data() + 100 * 4096, 4096), 0);
+
+  testing::flip_byte(s.path, first.ram_regions()[0].file_offset + first.ram_regions()[0].runs.back().offset + 9);
+  auto changed = Image::open(s.path);
+  changed.use_check_records(records);
+  EXPECT_THROW(changed.map_ram(0), Error);
+  EXPECT_GT(changed.runs_checked(), 0u);
 }
 
 // A non-sparse copy (every hole an allocated block of zeros) still maps:

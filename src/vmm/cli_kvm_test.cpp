@@ -13,11 +13,13 @@
 #include <iterator>
 #include <regex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <fmt/core.h>
 #include <gtest/gtest.h>
 
+#include "snapshot/image.h"
 #include "vmm/kvm_test_temp_dir.h"
 
 #include "process.h"  // guest-tests/linux_tests: a child driven through pipes
@@ -60,6 +62,46 @@ TEST(Cli, WritingTheImageOfARunningVmStopsItWithAClearError) {
             std::string::npos)
       << vm.transcript();
   EXPECT_LT(held_s, 20.0) << "the writer waited for the kernel's lease-break timeout, not for amber";
+}
+
+// Issue 11: RAM runs are mapped from the image, so before this a byte
+// flipped in one reached the resumed guest; only `verify` noticed. Now the
+// resume compares every run with its checksum first and refuses, and an
+// intact image that `verify` read in full gets a check record
+// (docs/image-format.md, "Reading").
+TEST(Cli, AResumeRefusesAByteFlippedInARamRunAndVerifyRecordsAnIntactImage) {
+  TempDir dir;
+  ASSERT_FALSE(dir.path.empty());
+  std::string img = dir.path + "/vm.amber", cache = dir.path + "/cache";
+  auto boot = lt::run({kAmber, "run", "--bare", kBare + "/idle.bin", "--save", img}, 60s);
+  ASSERT_EQ(boot.status, lt::ExitStatus::exited(0)) << boot.transcript();
+
+  std::this_thread::sleep_for(1100ms);  // records only files whose ctime is a second old
+  auto ok = lt::run({"/usr/bin/env", "XDG_CACHE_HOME=" + cache, kAmber, "verify", img}, 60s);
+  ASSERT_EQ(ok.status, lt::ExitStatus::exited(0)) << ok.transcript();
+  struct stat st {};
+  ASSERT_EQ(::stat(img.c_str(), &st), 0);
+  EXPECT_TRUE(std::filesystem::exists(fmt::format("{}/amber/checked/{:x}-{:x}", cache, st.st_dev, st.st_ino)))
+      << "verify found the image intact but left no check record";
+
+  // Flip a byte in the first RAM run (every run is checked alike).
+  auto image = amber::image::Image::open(img);
+  ASSERT_FALSE(image.ram_regions().empty());
+  ASSERT_FALSE(image.ram_regions()[0].runs.empty());
+  uint64_t off = image.ram_regions()[0].file_offset + image.ram_regions()[0].runs[0].offset + 3;
+  int fd = ::open(img.c_str(), O_RDWR | O_CLOEXEC);  // 0444, but the suite runs as root
+  ASSERT_GE(fd, 0) << std::strerror(errno);
+  uint8_t b = 0;
+  ASSERT_EQ(::pread(fd, &b, 1, static_cast<off_t>(off)), 1);
+  b ^= 0x10;
+  ASSERT_EQ(::pwrite(fd, &b, 1, static_cast<off_t>(off)), 1);
+  ::close(fd);
+
+  auto resumed = lt::run({"/usr/bin/env", "XDG_CACHE_HOME=" + cache, kAmber, "resume", img}, 60s);
+  EXPECT_EQ(resumed.status, lt::ExitStatus::exited(1)) << resumed.transcript();
+  EXPECT_NE(resumed.err.find("RAM region 0 run 0"), std::string::npos) << resumed.transcript();
+  EXPECT_NE(resumed.err.find("checksum mismatch"), std::string::npos) << resumed.transcript();
+  EXPECT_EQ(resumed.out.find("resumed and idle"), std::string::npos) << "the guest ran: " << resumed.transcript();
 }
 
 // Issue 14: `amber dump` of a saved guest opens in the real gdb, which shows
