@@ -63,12 +63,16 @@ TEST(IoThread, AKickNotServedWhenThePauseIsAskedForWaitsForResume) {
   kick(fds[1]);
   io.start();
   ASSERT_TRUE(wait_for([&] { return entered.load(); }));
+  // The pause is asked for while the request is in flight, here rather than
+  // only in the pauser thread: on a loaded machine that thread could start
+  // after `release` (a unit run at load 7 saw the second kick served so).
+  io.request_pause();
   std::atomic<bool> paused{false};
   std::thread pauser([&] {
     io.pause();
     paused = true;
   });
-  std::this_thread::sleep_for(20ms);  // the pause is asked for while the request is in flight
+  std::this_thread::sleep_for(20ms);
   EXPECT_FALSE(paused) << "pause() returned while a handler was running";
   release = true;
   pauser.join();
