@@ -9,6 +9,8 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <span>
 
@@ -21,8 +23,12 @@
 #include "vmm/bare_vm_harness.h"
 #include "vmm/kvm_test_temp_dir.h"
 
+#include "process.h"  // guest-tests/linux_tests: a child driven through pipes
+
 namespace amber::vmm {
 namespace {
+
+using namespace std::chrono_literals;
 
 using testing::BareVm;
 
@@ -197,6 +203,12 @@ TEST(TscRate, AnImageClaimingInvariantTscAtAnotherRateIsScaledOrRefused) {
     }
     EXPECT_EQ(m.find('\n'), std::string::npos) << m;
   }
+  // `amber resume` of that image: one error line, exit 1, no crash.
+  auto r = lt::run({AMBER_BINARY, "resume", edited}, 60s);
+  EXPECT_EQ(r.status, lt::ExitStatus::exited(1)) << r.transcript();
+  std::string want = host_invtsc ? fmt::format("{} kHz", far) : "invtsc (leaf 0x80000007 EDX bit 8)";
+  EXPECT_NE(r.err.find(want), std::string::npos) << r.transcript();
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.transcript();
 }
 
 }  // namespace
