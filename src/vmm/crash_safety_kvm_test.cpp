@@ -240,22 +240,22 @@ TEST(CrashSafety, ASaveThatRunsOutOfSpaceFailsClearlyAndKeepsTheOldImage) {
   EXPECT_EQ(w.vm.wait(60s), lt::ExitStatus::exited(0)) << w.vm.transcript();
 }
 
-// A save whose data does not reach the disk: fsync(2) of the new image
-// fails with EIO (what a dying disk or a lost writeback page reports). Both
-// save paths fsync the finished file before linking it in
-// (src/snapshot/atomic_file.cpp AtomicFile::commit), so the save must fail
-// with a clear error naming the image and EIO, the VM go on in the state it
-// was in, and the old image stay as it was, with no temporary left behind.
-// The EIO is real: amber runs under fail_syscalls_exec, a seccomp filter that
-// answers every fsync with EIO and stacks with amber's own filters (no test
-// hook in amber).
+// A save that meets EIO, as from a dying disk: on the image's writes
+// (pwrite64, AtomicFile::write_at), or only at the end, when fsync(2) of the
+// finished file reports a lost writeback page. Both save paths write through
+// src/snapshot/atomic_file.cpp and fsync before linking the file in, so the
+// save must fail with a clear error naming the image and EIO, the VM go on in
+// the state it was in, and the old image stay as it was, with no temporary
+// left behind. The EIO is real: amber runs under fail_syscalls_exec, a seccomp
+// filter that answers the call with EIO and stacks with amber's own filters
+// (no test hook in amber).
 TEST(CrashSafety, ASaveThatGetsEioFailsClearlyAndKeepsTheOldImage) {
   TempDir dir;
   ASSERT_FALSE(dir.path.empty());
   ASSERT_EQ(::access(kFailSyscalls.c_str(), X_OK), 0) << kFailSyscalls << " (built with the tests; tools/test.sh carries it)";
   std::string img = dir.path + "/vm.amber";
   {
-    // The old image, from a VM whose fsync works.
+    // The old image, from a VM whose writes work.
     Writer w(dir.path);
     ASSERT_TRUE(w.ready());
     std::this_thread::sleep_for(200ms);
@@ -267,37 +267,46 @@ TEST(CrashSafety, ASaveThatGetsEioFailsClearlyAndKeepsTheOldImage) {
   struct stat old_st {};
   ASSERT_EQ(::stat(img.c_str(), &old_st), 0);
 
-  Writer w(dir.path, {kFailSyscalls, "fsync", "EIO"});
-  ASSERT_TRUE(w.ready()) << w.vm.transcript();
-  std::this_thread::sleep_for(200ms);
-  for (bool paused : {false, true}) {
-    SCOPED_TRACE(paused ? "a paused VM (stop-the-world save)" : "a running VM (background save)");
-    if (paused) {
-      ASSERT_EQ(w.ctl({"pause"}).status, lt::ExitStatus::exited(0));
+  struct Case {
+    const char* syscall;
+    std::string error;  // what the save's one-line error must hold
+  };
+  for (const Case& c : {Case{"fsync", img + ": fsync: Input/output error"},
+                        Case{"pwrite64", img + ": write "}}) {
+    SCOPED_TRACE(std::string(c.syscall) + " fails with EIO");
+    Writer w(dir.path, {kFailSyscalls, c.syscall, "EIO"});
+    ASSERT_TRUE(w.ready()) << w.vm.transcript();
+    std::this_thread::sleep_for(200ms);
+    for (bool paused : {false, true}) {
+      SCOPED_TRACE(paused ? "a paused VM (stop-the-world save)" : "a running VM (background save)");
+      if (paused) {
+        ASSERT_EQ(w.ctl({"pause"}).status, lt::ExitStatus::exited(0));
+      }
+      auto s = w.ctl({"save", "path=" + img, "then=continue"});
+      std::printf("%s save, %s failing: %s", paused ? "paused" : "running", c.syscall, s.out.c_str());
+      EXPECT_EQ(s.status, lt::ExitStatus::exited(1)) << s.transcript();
+      EXPECT_NE(s.out.find("\"ok\":false"), std::string::npos) << s.transcript();
+      // One line, naming the image and the error.
+      EXPECT_NE(s.out.find(c.error), std::string::npos) << s.transcript();
+      EXPECT_NE(s.out.find("Input/output error"), std::string::npos) << s.transcript();
+      EXPECT_EQ(std::count(s.out.begin(), s.out.end(), '\n'), 1) << s.transcript();
+      auto status = w.ctl({"status"});
+      EXPECT_NE(status.out.find(paused ? "\"state\":\"paused\"" : "\"state\":\"running\""), std::string::npos)
+          << status.transcript();
+      auto v = lt::run({kAmber, "verify", img}, 120s);
+      EXPECT_EQ(v.status, lt::ExitStatus::exited(0)) << v.transcript();
+      struct stat now {};
+      ASSERT_EQ(::stat(img.c_str(), &now), 0);
+      EXPECT_EQ(now.st_ino, old_st.st_ino);
+      EXPECT_EQ(now.st_size, old_st.st_size);
+      EXPECT_EQ(now.st_mtim.tv_sec, old_st.st_mtim.tv_sec);
+      EXPECT_EQ(now.st_mtim.tv_nsec, old_st.st_mtim.tv_nsec);
+      EXPECT_EQ(entries(dir.path), (std::set<std::string>{"vm.amber", "api.sock"}));
     }
-    auto s = w.ctl({"save", "path=" + img, "then=continue"});
-    std::printf("%s save with fsync failing: %s", paused ? "paused" : "running", s.out.c_str());
-    EXPECT_EQ(s.status, lt::ExitStatus::exited(1)) << s.transcript();
-    EXPECT_NE(s.out.find("\"ok\":false"), std::string::npos) << s.transcript();
-    // One line, naming the image and the error.
-    EXPECT_NE(s.out.find(img + ": fsync: Input/output error"), std::string::npos) << s.transcript();
-    EXPECT_EQ(std::count(s.out.begin(), s.out.end(), '\n'), 1) << s.transcript();
-    auto status = w.ctl({"status"});
-    EXPECT_NE(status.out.find(paused ? "\"state\":\"paused\"" : "\"state\":\"running\""), std::string::npos)
-        << status.transcript();
-    auto v = lt::run({kAmber, "verify", img}, 120s);
-    EXPECT_EQ(v.status, lt::ExitStatus::exited(0)) << v.transcript();
-    struct stat now {};
-    ASSERT_EQ(::stat(img.c_str(), &now), 0);
-    EXPECT_EQ(now.st_ino, old_st.st_ino);
-    EXPECT_EQ(now.st_size, old_st.st_size);
-    EXPECT_EQ(now.st_mtim.tv_sec, old_st.st_mtim.tv_sec);
-    EXPECT_EQ(now.st_mtim.tv_nsec, old_st.st_mtim.tv_nsec);
-    EXPECT_EQ(entries(dir.path), (std::set<std::string>{"vm.amber", "api.sock"}));
+    EXPECT_EQ(w.ctl({"resume"}).status, lt::ExitStatus::exited(0));
+    EXPECT_EQ(w.ctl({"stop"}).status, lt::ExitStatus::exited(0));
+    EXPECT_EQ(w.vm.wait(60s), lt::ExitStatus::exited(0)) << w.vm.transcript();
   }
-  EXPECT_EQ(w.ctl({"resume"}).status, lt::ExitStatus::exited(0));
-  EXPECT_EQ(w.ctl({"stop"}).status, lt::ExitStatus::exited(0));
-  EXPECT_EQ(w.vm.wait(60s), lt::ExitStatus::exited(0)) << w.vm.transcript();
 }
 
 }  // namespace
