@@ -119,7 +119,7 @@ void expect_counts_on(BareVm& vm, const std::vector<uint32_t>& before) {
 
 bool tsc_control() { return kvm::KvmSystem().check_capability(KVM_CAP_TSC_CONTROL) > 0; }
 
-TEST(TscRate, ARateWithinTheToleranceResumesUnchanged) {
+TEST(ResumeTscRate, ARateWithinTheToleranceResumesUnchanged) {
   Saved s;
   ASSERT_NO_FATAL_FAILURE(s.save());
   uint32_t near = s.khz + s.khz / 10'000;  // +100 ppm
@@ -134,7 +134,7 @@ TEST(TscRate, ARateWithinTheToleranceResumesUnchanged) {
   expect_counts_on(vm, s.before);
 }
 
-TEST(TscRate, AnotherRateIsScaledOrRefusedOrAcceptedWithoutInvariantTsc) {
+TEST(ResumeTscRate, AnotherRateIsScaledOrRefusedOrAcceptedWithoutInvariantTsc) {
   Saved s;
   ASSERT_NO_FATAL_FAILURE(s.save());
   uint32_t far = s.khz + s.khz / 10;  // +10 %
@@ -167,7 +167,7 @@ TEST(TscRate, AnotherRateIsScaledOrRefusedOrAcceptedWithoutInvariantTsc) {
 // The image also claims an invariant TSC. On a host without one the CPU
 // pre-flight refuses it by name; on a host with one, the rate decides as
 // above (a guest shown an invariant TSC relies on its rate).
-TEST(TscRate, AnImageClaimingInvariantTscAtAnotherRateIsScaledOrRefused) {
+TEST(ResumeTscRate, AnImageClaimingInvariantTscAtAnotherRateIsScaledOrRefused) {
   Saved s;
   ASSERT_NO_FATAL_FAILURE(s.save());
   uint32_t far = s.khz - s.khz / 10;  // -10 %
