@@ -14,9 +14,10 @@ namespace amber::kvm {
 
 // A rate within this many parts per million of the host's counts as the
 // same. It is KVM's own default `tsc_tolerance_ppm` (arch/x86/kvm/x86.c
-// kvm_set_tsc_khz: a requested rate inside it is run without scaling) and
-// libvirt's TSC_TOLERANCE (qemuProcessStartValidateTSC: accepted with no
-// scaling); NTP slews a clock by up to 500 ppm, so the guest's NTP absorbs it.
+// kvm_set_tsc_khz: a requested rate inside it is run without scaling);
+// libvirt's qemuProcessStartValidateTSC likewise accepts a rate within its
+// TSC_TOLERANCE without scaling. NTP slews a clock by up to 500 ppm, so the
+// guest's NTP absorbs it.
 inline constexpr uint32_t kTscTolerancePpm = 250;
 
 // True when `image_khz` is within kTscTolerancePpm of `host_khz`.
@@ -27,8 +28,8 @@ bool tsc_rate_within_tolerance(uint32_t image_khz, uint32_t host_khz) noexcept;
 // across a resume: Linux prefers the TSC over the kvm-clock only on an
 // invariant TSC (arch/x86/kernel/kvmclock.c lowers kvm-clock's rating to 299
 // then); without it the kvm-clock, which KVM recomputes for the vCPU's actual
-// rate, keeps time. QEMU makes the same cut: invtsc without `tsc-frequency`
-// blocks migration ("non-migratable CPU device (invtsc flag)").
+// rate, keeps time. QEMU makes the same cut: invtsc blocks migration unless
+// `tsc-frequency` is set (QEMU commit d99569d9).
 bool shows_invariant_tsc(std::span<const kvm_cpuid_entry2> cpuid) noexcept;
 
 struct TscRateFacts {

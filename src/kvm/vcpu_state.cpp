@@ -257,9 +257,11 @@ std::vector<kvm_cpuid_entry2> restore_vcpu_state(int fd, const VmShared& vm, con
   check_cpu_features(fd, vm, cpuid.span());
 
   // 2. Apply, in the order of docs/vcpu-state.md.
-  // The TSC rate first (api.rst KVM_SET_TSC_KHZ: before the vCPU runs; KVM
-  // scales TSC writes by it), and as the last pre-flight: a rate the guest
-  // relies on and this host cannot give refuses the resume (tsc_rate.h).
+  // The TSC rate first, before any TSC value (KVM scales TSC writes by it)
+  // and before the vCPU first runs, and as the last pre-flight: a rate the
+  // guest relies on and this host cannot give refuses the resume
+  // (tsc_rate.h). Per vCPU: the VM-wide KVM_SET_TSC_KHZ
+  // (KVM_CAP_VM_TSC_CONTROL) only sets the default for vCPUs created later.
   if (tsc_khz && caps.get_tsc_khz) {
     TscRateFacts f;
     f.image_khz = *tsc_khz;
