@@ -200,7 +200,10 @@ if [ $kvm = 1 ]; then
   fi
   for s in kvm:src/kvm/kvm_tests vmm:src/vmm/vmm_kvm_tests; do
     extra_carry=()
-    if [ "${s%%:*}" = vmm ]; then extra_carry=(${gdb_carry[@]+"${gdb_carry[@]}"}); fi
+    # The vmm suite also carries fail_syscalls_exec (CrashSafety.ASaveThatGetsEio*: a real EIO).
+    if [ "${s%%:*}" = vmm ]; then
+      extra_carry=(${gdb_carry[@]+"${gdb_carry[@]}"} --carry "$root/$build/src/vmm/fail_syscalls_exec")
+    fi
     if [ $native_bare = 1 ]; then
       kvm_suite "${s%%:*}@native" bare native 1 "$root/$build/${s#*:}"
     elif wanted "${s%%:*}@native"; then

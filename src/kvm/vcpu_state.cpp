@@ -11,6 +11,7 @@
 #include "kvm/kvm_abi.h"
 #include "kvm/msrs.h"
 #include "kvm/state_props.h"
+#include "kvm/tsc_rate.h"
 #include "kvm/vm_state.h"
 
 namespace amber::kvm {
@@ -256,19 +257,29 @@ std::vector<kvm_cpuid_entry2> restore_vcpu_state(int fd, const VmShared& vm, con
   check_cpu_features(fd, vm, cpuid.span());
 
   // 2. Apply, in the order of docs/vcpu-state.md.
-  // CPUID first: it decides which MSRs, XSAVE components and CR4 bits the
+  // The TSC rate first, before any TSC value (KVM scales TSC writes by it)
+  // and before the vCPU first runs, and as the last pre-flight: a rate the
+  // guest relies on and this host cannot give refuses the resume
+  // (tsc_rate.h). Per vCPU: the VM-wide KVM_SET_TSC_KHZ
+  // (KVM_CAP_VM_TSC_CONTROL) only sets the default for vCPUs created later.
+  if (tsc_khz && caps.get_tsc_khz) {
+    TscRateFacts f;
+    f.image_khz = *tsc_khz;
+    f.host_khz = static_cast<uint32_t>(xioctl(fd, KVM_GET_TSC_KHZ, "KVM_GET_TSC_KHZ"));
+    f.tsc_control = caps.tsc_control;
+    f.guest_relies_on_rate = shows_invariant_tsc(cpuid.span());
+    std::string warning;
+    reconcile_tsc_rate(
+        f,
+        [fd](uint32_t khz) {
+          return ioctl_retry(fd, KVM_SET_TSC_KHZ, static_cast<unsigned long>(khz)) < 0 ? -errno : 0;
+        },
+        &warning);
+    if (!warning.empty()) log::warn("{}", warning);
+  }
+  // CPUID next: it decides which MSRs, XSAVE components and CR4 bits the
   // later ioctls accept.
   auto effective_cpuid = set_vcpu_cpuid(fd, cpuid.span());
-  // The TSC rate before any TSC value, which KVM scales by it.
-  if (tsc_khz && caps.get_tsc_khz) {
-    uint32_t cur = static_cast<uint32_t>(xioctl(fd, KVM_GET_TSC_KHZ, "KVM_GET_TSC_KHZ"));
-    if (cur != *tsc_khz) {
-      if (caps.tsc_control)
-        xioctl(fd, KVM_SET_TSC_KHZ, static_cast<unsigned long>(*tsc_khz), "KVM_SET_TSC_KHZ");
-      else
-        log::warn("vCPU TSC runs at {} kHz, the image was saved at {} kHz (no TSC scaling here)", cur, *tsc_khz);
-    }
-  }
   xioctl(fd, KVM_SET_MP_STATE, &mp, "KVM_SET_MP_STATE");
   xioctl(fd, KVM_SET_REGS, &regs, "KVM_SET_REGS");
   if (pdptrs && caps.sregs2 && caps.vcpu_events) {

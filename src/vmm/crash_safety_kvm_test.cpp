@@ -11,6 +11,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -39,6 +40,8 @@ const std::string kBare = AMBER_BARE_DIR;
 struct TempDir : amber::vmm::testing::TempDir {
   TempDir() : amber::vmm::testing::TempDir("amber-crash") {}
 };
+
+const std::string kFailSyscalls = AMBER_FAIL_SYSCALLS_EXEC;
 
 // The names in `dir` (no "." or "..").
 std::set<std::string> entries(const std::string& dir) {
@@ -83,8 +86,13 @@ ino_t inode_of(const std::string& path) {
 struct Writer {
   std::string api;
   lt::Process vm;
-  explicit Writer(const std::string& dir)
-      : api(dir + "/api.sock"), vm({kAmber, "run", "--bare", kBare + "/genwriter.bin", "--api", api}) {}
+  // `wrapper`: argv in front of amber's (fail_syscalls_exec and its arguments).
+  explicit Writer(const std::string& dir, std::vector<std::string> wrapper = {})
+      : api(dir + "/api.sock"), vm(with_wrapper(std::move(wrapper), {kAmber, "run", "--bare", kBare + "/genwriter.bin", "--api", api})) {}
+  static std::vector<std::string> with_wrapper(std::vector<std::string> w, const std::vector<std::string>& argv) {
+    w.insert(w.end(), argv.begin(), argv.end());
+    return w;
+  }
   bool ready() { return vm.expect("ready", 60s); }
   lt::RunResult ctl(std::vector<std::string> args) {
     std::vector<std::string> argv{kAmber, "ctl", api};
@@ -230,6 +238,75 @@ TEST(CrashSafety, ASaveThatRunsOutOfSpaceFailsClearlyAndKeepsTheOldImage) {
   EXPECT_EQ(w.ctl({"resume"}).status, lt::ExitStatus::exited(0));
   EXPECT_EQ(w.ctl({"stop"}).status, lt::ExitStatus::exited(0));
   EXPECT_EQ(w.vm.wait(60s), lt::ExitStatus::exited(0)) << w.vm.transcript();
+}
+
+// A save that meets EIO, as from a dying disk: on the image's writes
+// (pwrite64, AtomicFile::write_at), or only at the end, when fsync(2) of the
+// finished file reports a lost writeback page. Both save paths write through
+// src/snapshot/atomic_file.cpp and fsync before linking the file in, so the
+// save must fail with a clear error naming the image and EIO, the VM go on in
+// the state it was in, and the old image stay as it was, with no temporary
+// left behind. The EIO is real: amber runs under fail_syscalls_exec, a seccomp
+// filter that answers the call with EIO and stacks with amber's own filters
+// (no test hook in amber).
+TEST(CrashSafety, ASaveThatGetsEioFailsClearlyAndKeepsTheOldImage) {
+  TempDir dir;
+  ASSERT_FALSE(dir.path.empty());
+  ASSERT_EQ(::access(kFailSyscalls.c_str(), X_OK), 0) << kFailSyscalls << " (built with the tests; tools/test.sh carries it)";
+  std::string img = dir.path + "/vm.amber";
+  {
+    // The old image, from a VM whose writes work.
+    Writer w(dir.path);
+    ASSERT_TRUE(w.ready());
+    std::this_thread::sleep_for(200ms);
+    auto r = w.ctl({"save", "path=" + img, "then=continue"});
+    ASSERT_EQ(r.status, lt::ExitStatus::exited(0)) << r.transcript();
+    EXPECT_EQ(w.ctl({"stop"}).status, lt::ExitStatus::exited(0));
+    EXPECT_EQ(w.vm.wait(60s), lt::ExitStatus::exited(0)) << w.vm.transcript();
+  }
+  struct stat old_st {};
+  ASSERT_EQ(::stat(img.c_str(), &old_st), 0);
+
+  struct Case {
+    const char* syscall;
+    std::string error;  // what the save's one-line error must hold
+  };
+  for (const Case& c : {Case{"fsync", img + ": fsync: Input/output error"},
+                        Case{"pwrite64", img + ": write "}}) {
+    SCOPED_TRACE(std::string(c.syscall) + " fails with EIO");
+    Writer w(dir.path, {kFailSyscalls, c.syscall, "EIO"});
+    ASSERT_TRUE(w.ready()) << w.vm.transcript();
+    std::this_thread::sleep_for(200ms);
+    for (bool paused : {false, true}) {
+      SCOPED_TRACE(paused ? "a paused VM (stop-the-world save)" : "a running VM (background save)");
+      if (paused) {
+        ASSERT_EQ(w.ctl({"pause"}).status, lt::ExitStatus::exited(0));
+      }
+      auto s = w.ctl({"save", "path=" + img, "then=continue"});
+      std::printf("%s save, %s failing: %s", paused ? "paused" : "running", c.syscall, s.out.c_str());
+      EXPECT_EQ(s.status, lt::ExitStatus::exited(1)) << s.transcript();
+      EXPECT_NE(s.out.find("\"ok\":false"), std::string::npos) << s.transcript();
+      // One line, naming the image and the error.
+      EXPECT_NE(s.out.find(c.error), std::string::npos) << s.transcript();
+      EXPECT_NE(s.out.find("Input/output error"), std::string::npos) << s.transcript();
+      EXPECT_EQ(std::count(s.out.begin(), s.out.end(), '\n'), 1) << s.transcript();
+      auto status = w.ctl({"status"});
+      EXPECT_NE(status.out.find(paused ? "\"state\":\"paused\"" : "\"state\":\"running\""), std::string::npos)
+          << status.transcript();
+      auto v = lt::run({kAmber, "verify", img}, 120s);
+      EXPECT_EQ(v.status, lt::ExitStatus::exited(0)) << v.transcript();
+      struct stat now {};
+      ASSERT_EQ(::stat(img.c_str(), &now), 0);
+      EXPECT_EQ(now.st_ino, old_st.st_ino);
+      EXPECT_EQ(now.st_size, old_st.st_size);
+      EXPECT_EQ(now.st_mtim.tv_sec, old_st.st_mtim.tv_sec);
+      EXPECT_EQ(now.st_mtim.tv_nsec, old_st.st_mtim.tv_nsec);
+      EXPECT_EQ(entries(dir.path), (std::set<std::string>{"vm.amber", "api.sock"}));
+    }
+    EXPECT_EQ(w.ctl({"resume"}).status, lt::ExitStatus::exited(0));
+    EXPECT_EQ(w.ctl({"stop"}).status, lt::ExitStatus::exited(0));
+    EXPECT_EQ(w.vm.wait(60s), lt::ExitStatus::exited(0)) << w.vm.transcript();
+  }
 }
 
 }  // namespace
