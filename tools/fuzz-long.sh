@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # tools/fuzz-long.sh [RUNS [BUILD_DIR]]  -- issue 11's long fuzz run: the image
 # reader (image_fuzz), virtio-blk (blk_fuzz) and the control socket's JSON
-# parser (json_fuzz), RUNS executions each (default 1,000,000), under
+# parser (json_fuzz), and issue 14's gdb remote-protocol stub (gdb_fuzz),
+# RUNS executions each (default 1,000,000; FUZZ_TARGETS="image gdb" picks), under
 # libFuzzer with ASan and UBSan, starting from the seed corpora in the tree
 # (copied: the run's new inputs do not land in it). Prints, per target, the
 # executions, seconds, peak RSS and crashes, and exits 1 if any target
@@ -15,13 +16,20 @@ b=${2:-$root/build-fuzz}
 if [ ! -f "$b/build.ninja" ]; then
   CXX=clang++ CC=clang meson setup "$b" "$root" -Dfuzzers=enabled -Dbenchmarks=disabled >/dev/null
 fi
-ninja -C "$b" src/snapshot/image_fuzz devices/virtio/fuzz/blk_fuzz src/api/json_fuzz >/dev/null
+all="src/snapshot/image_fuzz:src/snapshot/corpus devices/virtio/fuzz/blk_fuzz:devices/virtio/fuzz/corpus
+     src/api/json_fuzz:src/api/corpus src/gdb/gdb_fuzz:src/gdb/corpus"
+targets=""
+for t in $all; do
+  name=$(basename "${t%%:*}")
+  case " ${FUZZ_TARGETS:-image blk json gdb} " in *" ${name%_fuzz} "*) targets="$targets $t" ;; esac
+done
+[ -n "$targets" ] || { echo "fuzz-long.sh: FUZZ_TARGETS names none of: image blk json gdb" >&2; exit 2; }
+ninja -C "$b" $(for t in $targets; do echo "${t%%:*}"; done) >/dev/null
 work=$(mktemp -d "${TMPDIR:-/tmp}/fuzz-long.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 bad=0
 printf '%-10s %10s %8s %8s %s\n' target execs seconds peak_mb result
-for t in src/snapshot/image_fuzz:src/snapshot/corpus devices/virtio/fuzz/blk_fuzz:devices/virtio/fuzz/corpus \
-         src/api/json_fuzz:src/api/corpus; do
+for t in $targets; do
   bin=$b/${t%%:*} name=$(basename "${t%%:*}")
   mkdir -p "$work/$name"
   cp -r "$root/${t#*:}/." "$work/$name/"
