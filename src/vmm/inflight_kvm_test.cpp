@@ -10,7 +10,7 @@
 // Where the virtio requests stand at the save is fixed, not left to timing:
 // the test's disk holds the guest's first read (A) until the save's pause has
 // told the I/O thread to start no new handler (Machine::io_pause_requested),
-// and the guest notifies its virtio-rng request (R) only once A has reached
+// plus 100 ms, and the guest notifies its virtio-rng request (R) only once A has reached
 // the disk. So at the pause A is popped but not completed and R's
 // notification is pending. The documented rule (docs/architecture.md "A
 // save", src/vmm/io_thread.h) is that the pause waits for A to complete, so
@@ -146,6 +146,9 @@ void make_inflight_image(const std::string& path) {
     for (auto end = std::chrono::steady_clock::now() + 60s; std::chrono::steady_clock::now() < end;) {
       if (vm.m->io_pause_requested()) {
         pause_seen = true;
+        // A pause that did not wait for the running handler would capture
+        // A half done in this time; the right one waits, whatever the delay.
+        std::this_thread::sleep_for(100ms);
         break;
       }
       std::this_thread::sleep_for(1ms);
