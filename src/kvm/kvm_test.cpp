@@ -198,6 +198,35 @@ TEST(Kvm, IrqLinesRegister) {
   ::close(efd);
 }
 
+// A save reads the irqchip right after the interrupt of the last virtio
+// request it waited for (src/vmm/machine_snapshot.cpp). KVM injects an
+// irqfd's edge for a PIC/IOAPIC route from a work item, after trigger() has
+// returned; IrqfdLine::settle must wait for it (issue 11).
+TEST(Kvm, IrqfdSettleWaitsForTheInjection) {
+  Guest g;
+  auto line = g.vm->irqfd_line(layout::kVirtioFirstIrq);
+  const unsigned bit = 1u << layout::kVirtioFirstIrq;
+  auto pic_irr = [&] { return get_struct<kvm_irqchip>(g.vm->save_state(), "vm", "pic_master").chip.pic.irr; };
+  StateNode clean = g.vm->save_state();
+  ASSERT_FALSE(get_struct<kvm_irqchip>(clean, "vm", "pic_master").chip.pic.irr & bit);
+  // How often a read right after trigger() misses the edge (informational).
+  int missed = 0;
+  for (int i = 0; i < 200; ++i) {
+    g.vm->restore_state(clean);
+    line->trigger();
+    if (!(pic_irr() & bit)) ++missed;
+  }
+  line->settle();
+  for (int i = 0; i < 200; ++i) {
+    g.vm->restore_state(clean);
+    line->trigger();
+    line->settle();
+    ASSERT_TRUE(pic_irr() & bit) << "round " << i << ": the edge had not reached the PIC after settle()";
+  }
+  std::printf("irqfd: a read right after trigger() missed the edge %d times in 200\n", missed);
+  RecordProperty("missed_without_settle", missed);
+}
+
 TEST(Kvm, ApWaitsForSipiAndHasItsApicId) {
   Guest g;
   auto bsp = g.vm->create_vcpu(0, 2);
