@@ -122,6 +122,27 @@ uint8_t pic_master_irr(const StateNode& machine) {
   return kvm::get_struct<kvm_irqchip>(machine.require_child("vm"), "vm", "pic_master").chip.pic.irr;
 }
 
+// Machine::run, ended by the test after `limit`: a guest that polls for a
+// completion that never comes fails the test in seconds instead of spinning
+// until the suite's watchdog aborts every test after it.
+RunOutcome run_bounded(Machine& m, const RunOptions& o = {}, std::chrono::seconds limit = 30s) {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;
+  std::thread watchdog([&] {
+    std::unique_lock lk(mu);
+    if (!cv.wait_for(lk, limit, [&] { return done; })) m.request_stop(StopReason::kError, "the test's time limit");
+  });
+  auto r = m.run(o);
+  {
+    std::lock_guard lk(mu);
+    done = true;
+  }
+  cv.notify_all();
+  watchdog.join();
+  return r;
+}
+
 // Boots inflight.S with the held disk and virtio-rng and saves it at its
 // doorbell, A held in flight and R pending (above).
 void make_inflight_image(const std::string& path) {
@@ -157,7 +178,7 @@ void make_inflight_image(const std::string& path) {
   });
   RunOptions o;
   o.save_path = path;
-  auto r = vm.m->run(o);
+  auto r = run_bounded(*vm.m, o);
   held->release();  // in case the run ended another way
   releaser.join();
   ASSERT_EQ(r.reason, StopReason::kSaved) << r.message << "\n" << vm.out;
@@ -217,7 +238,7 @@ TEST(InFlight, BlkRequestHeldAtTheSaveAndRngRequestPendingRoundTripAndCompleteOn
   for (int c = 0; c < 3; ++c) {
     BareVm clone;
     clone.resume(image);
-    auto r = clone.m->run({});
+    auto r = run_bounded(*clone.m);
     ASSERT_EQ(r.reason, StopReason::kGuestReset) << r.message << "\n" << clone.out;
     EXPECT_NE(clone.out.find("inflight done"), std::string::npos) << clone.out;
     const auto& v = clone.port.values;
@@ -312,7 +333,7 @@ TEST(InFlight, UartWithUnreadInputAndPendingInterruptsRoundTrips) {
     });
     RunOptions o;
     o.save_path = img.path;
-    auto r = vm.m->run(o);
+    auto r = run_bounded(*vm.m, o);
     feeder.join();
     ASSERT_EQ(r.reason, StopReason::kSaved) << r.message << "\n" << vm.out;
     ASSERT_TRUE(fed) << "the guest never got ready, or the FIFO took fewer than 3 bytes:\n" << vm.out;
@@ -334,7 +355,7 @@ TEST(InFlight, UartWithUnreadInputAndPendingInterruptsRoundTrips) {
   for (int c = 0; c < 2; ++c) {
     BareVm clone;
     clone.resume(image);
-    auto r = clone.m->run({});
+    auto r = run_bounded(*clone.m);
     ASSERT_EQ(r.reason, StopReason::kGuestReset) << r.message << "\n" << clone.out;
     EXPECT_NE(clone.out.find("uart done"), std::string::npos) << clone.out;
     // IIR: received data (FIFOs on: 0xc0 | 0x04); the three bytes; LSR:
