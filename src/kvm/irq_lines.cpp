@@ -35,6 +35,18 @@ IrqfdLine::IrqfdLine(int vm_fd, uint32_t gsi) : vm_fd_(vm_fd), gsi_(gsi) {
   xioctl(vm_fd, KVM_IRQFD, &req, "KVM_IRQFD");
 }
 
+void IrqfdLine::settle() {
+  kvm_irqfd req{};
+  req.fd = static_cast<uint32_t>(efd_.get());
+  req.gsi = gsi_;
+  req.flags = KVM_IRQFD_FLAG_DEASSIGN;
+  xioctl(vm_fd_, KVM_IRQFD, &req, "KVM_IRQFD (deassign, to settle its injections)");
+  req.flags = 0;
+  // The eventfd's count is 0: irqfd_wakeup consumed it when trigger()
+  // wrote it, so binding it again injects nothing new.
+  xioctl(vm_fd_, KVM_IRQFD, &req, "KVM_IRQFD (bind again)");
+}
+
 IrqfdLine::~IrqfdLine() {
   kvm_irqfd req{};
   req.fd = static_cast<uint32_t>(efd_.get());

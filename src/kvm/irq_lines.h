@@ -30,6 +30,13 @@ class IrqfdLine final : public IrqLine {
   void set_level(bool high) noexcept override;
   // Writes 1 to the eventfd: KVM injects one edge without a VM exit.
   void trigger() noexcept override;
+  // KVM injects an irqfd's edge for an IOAPIC/PIC route from a work item
+  // (virt/kvm/eventfd.c: irqfd_wakeup -> schedule_work(&irqfd->inject)),
+  // so it may land after trigger() returned. Deassigning the irqfd waits
+  // for that work (irqfd_shutdown: flush_work(&irqfd->inject); api.rst
+  // 4.75); the same eventfd is then bound again. Only while nothing
+  // triggers the line (the VM paused): an edge in between would be lost.
+  void settle() override;
   int eventfd() const noexcept { return efd_.get(); }
 
  private:

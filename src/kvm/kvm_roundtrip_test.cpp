@@ -21,6 +21,7 @@
 #include "amber/mapping.h"
 #include "kvm/kvm_abi.h"
 #include "kvm/kvm_hypervisor.h"
+#include "kvm/state_diff_test_support.h"
 #include "kvm/state_props.h"
 #include "kvm/test_guest.h"
 
@@ -61,92 +62,6 @@ std::unique_ptr<Machine> resume(hv::Hypervisor& h, const Saved& s) {
   m->vm->restore_state(s.vm);  // VM first, then its vCPUs (docs/vcpu-state.md)
   for (size_t i = 0; i < s.vcpus.size(); ++i) m->vcpus[i]->restore_state(s.vcpus[i]);
   return m;
-}
-
-template <class Header, class Entry>
-std::span<const Entry> entries_of(const std::vector<uint8_t>& prop) {
-  return {reinterpret_cast<const Entry*>(prop.data() + sizeof(Header)), (prop.size() - sizeof(Header)) / sizeof(Entry)};
-}
-
-std::string byte_diff(const std::vector<uint8_t>& a, const std::vector<uint8_t>& b) {
-  if (a.size() != b.size()) return fmt::format("size {} != {}", a.size(), b.size());
-  std::string out;
-  size_t n = 0;
-  for (size_t i = 0; i < a.size(); ++i)
-    if (a[i] != b[i] && ++n <= 8) out += fmt::format(" [{:#x}] {:#04x}->{:#04x}", i, a[i], b[i]);
-  return n ? fmt::format("{} byte(s) differ:{}", n, out) : "";
-}
-
-constexpr uint32_t kMsrIa32Tsc = 0x10;
-constexpr uint32_t kMsrHvVpRuntime = 0x40000010;
-constexpr uint32_t kMsrHvTimeRefCount = 0x40000020;
-constexpr size_t kApicTmcct = 0x390;  // LAPIC current count (SDM vol. 3A table 10-1)
-
-// Why each property, or part of one, is left out of the comparison. Only
-// time: everything else a save holds must come back bit for bit.
-std::string diff_prop(std::string_view node, const std::string& name, std::vector<uint8_t> a,
-                      std::vector<uint8_t> b) {
-  // host_realtime_ns (VM and vCPU): the host's wall clock at the save.
-  if (name == "host_realtime_ns") return "";
-  // vm/clock: the guest's kvm-clock runs, and restore advances it by the
-  // host time since the save (docs/vcpu-state.md "VM save/restore").
-  if (node == "vm" && name == "clock") return "";
-  // vm/pit2: each channel's count_load_time is the host ktime at which KVM
-  // loaded its count; KVM_SET_PIT2 loads the counts again, at the time of the
-  // restore (kvm_pit_load_count). The rest of the PIT must be the same.
-  if (node == "vm" && name == "pit2" && a.size() == sizeof(kvm_pit_state2) && b.size() == a.size()) {
-    for (auto* p : {&a, &b}) {
-      auto* pit = reinterpret_cast<kvm_pit_state2*>(p->data());
-      for (auto& c : pit->channels) c.count_load_time = 0;
-    }
-  }
-  // vcpu/lapic: TMCCT, the timer's current count, is computed at KVM_GET_LAPIC
-  // from the time left on a running timer (apic_get_tmcct).
-  if (node == "vcpu" && name == "lapic" && a.size() == sizeof(kvm_lapic_state) && b.size() == a.size()) {
-    std::memset(a.data() + kApicTmcct, 0, 4);
-    std::memset(b.data() + kApicTmcct, 0, 4);
-  }
-  // vcpu/msrs, by index (every other MSR must match, in the same list):
-  // - IA32_TSC (0x10): the TSC runs, and restore advances it by the host
-  //   time since the save (docs/vcpu-state.md "Restore");
-  // - HV_X64_MSR_VP_RUNTIME (0x40000010): KVM's Hyper-V emulation reads it
-  //   as the CPU time of the task that reads it plus an offset set by the
-  //   last write (kvm_hv_get_msr: current_task_runtime_100ns), so it moves
-  //   between any two reads;
-  // - HV_X64_MSR_TIME_REF_COUNT (0x40000020): the Hyper-V reference counter,
-  //   derived from the kvm-clock (get_time_ref_counter), read-only (KVM
-  //   ignores the host's write) and advanced like the clock.
-  if (node == "vcpu" && name == "msrs") {
-    if (a.size() != b.size()) return fmt::format("size {} != {}", a.size(), b.size());
-    auto ea = entries_of<MsrsHeader, kvm_msr_entry>(a), eb = entries_of<MsrsHeader, kvm_msr_entry>(b);
-    std::string out;
-    for (size_t i = 0; i < ea.size(); ++i) {
-      if (ea[i].index != eb[i].index)
-        out += fmt::format(" entry {}: MSR {:#x} != {:#x}", i, ea[i].index, eb[i].index);
-      else if (ea[i].index != kMsrIa32Tsc && ea[i].index != kMsrHvVpRuntime && ea[i].index != kMsrHvTimeRefCount &&
-               ea[i].data != eb[i].data)
-        out += fmt::format(" MSR {:#x}: {:#x} -> {:#x}", ea[i].index, ea[i].data, eb[i].data);
-    }
-    return out;
-  }
-  return byte_diff(a, b);
-}
-
-// Every property of `a` and `b` (two saves of the same vCPU or VM) that
-// differs, with what differs.
-std::vector<std::string> state_diff(std::string_view node, const StateNode& a, const StateNode& b) {
-  std::vector<std::string> out;
-  for (auto& [name, value] : a.props) {
-    auto* other = b.prop(name);
-    if (!other) {
-      out.push_back(name + ": missing from the second save");
-      continue;
-    }
-    if (auto d = diff_prop(node, name, value, *other); !d.empty()) out.push_back(name + ": " + d);
-  }
-  for (auto& [name, value] : b.props)
-    if (!a.prop(name)) out.push_back(name + ": only in the second save");
-  return out;
 }
 
 // The round trip: restores `s` into a fresh VM, saves that without running

@@ -67,6 +67,9 @@ struct BareVm {
   // Set before boot(): the debug-exit port (0: none) and the control port.
   uint16_t debug_exit_port = 0;
   uint16_t ctl_port = layout::kAmberCtlPort;
+  // Set before boot(): virtio-blk disks, one config per backend (taken by the Machine).
+  std::vector<DiskConfig> disk_configs;
+  std::vector<std::unique_ptr<block::DiskBackend>> disks;
 
   void boot(const char* name, uint64_t mem_bytes = 128ull << 20, bool rng = false) {
     create(mem_bytes, rng);
@@ -88,9 +91,10 @@ struct BareVm {
     cfg.rng = rng;
     cfg.debug_exit_port = debug_exit_port;
     cfg.ctl_port = ctl_port;
+    cfg.disks = disk_configs;
     GuestMemory mem;
     for (auto& r : x86::ram_layout(mem_bytes)) mem.add_region(r.gpa, Mapping::anonymous(r.size));
-    m = std::make_unique<Machine>(hv, cfg, std::move(mem), std::vector<std::unique_ptr<block::DiskBackend>>{}, nullptr);
+    m = std::make_unique<Machine>(hv, cfg, std::move(mem), std::move(disks), nullptr);
     attach();
   }
   void resume(const image::Image& img) {

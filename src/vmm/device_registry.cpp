@@ -64,6 +64,10 @@ virtio::MmioTransport& DeviceRegistry::add_virtio(std::string name, std::unique_
   return tr;
 }
 
+void DeviceRegistry::settle_irqs() {
+  for (auto& l : irqs_) l->settle();
+}
+
 void DeviceRegistry::wire_ioeventfds(IoThread& io) {
   for (auto& e : entries_) {
     for (uint32_t q = 0; q < e.queues; ++q) {

@@ -92,6 +92,11 @@ class DeviceRegistry {
   // (docs/disks.md, snapshot pause rule). After a restore, VM running.
   void notify_all_queues();
 
+  // Waits until every interrupt a device has raised so far has reached the
+  // interrupt controller (IrqLine::settle). The VM must be paused and the
+  // I/O thread parked, so that no device raises one meanwhile.
+  void settle_irqs();
+
   // The "devices" node of an image, and back (registration order).
   StateNode save() const;
   void restore(const StateNode& devices);

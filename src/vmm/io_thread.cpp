@@ -52,6 +52,11 @@ void IoThread::pause() {
   cv_.wait(lk, [&] { return parked_; });
 }
 
+bool IoThread::pause_requested() {
+  std::lock_guard lk(mu_);
+  return pause_;
+}
+
 void IoThread::resume() {
   std::lock_guard lk(mu_);
   pause_ = false;

@@ -35,6 +35,10 @@ class IoThread {
   // From now on no handler starts (the one running may finish); returns at once.
   void request_pause();
   void pause();   // returns once no handler is running and none will start
+  // Whether a pause has been asked for and not yet undone by resume(); safe
+  // from any thread. Lets a test hold a request in flight until the pause
+  // that must wait for it has begun (src/vmm/inflight_kvm_test.cpp).
+  bool pause_requested();
   void resume();
   void stop();
 

@@ -205,6 +205,10 @@ class Machine {
   // Before run(); the hooks must outlive it.
   void set_debug_hooks(DebugHooks hooks) { debug_ = std::move(hooks); }
   bool paused() const { return paused_; }  // main loop only
+  // Whether a pause (or a save's pause) has told the I/O thread to start no
+  // new handler; safe from any thread. For tests that hold a virtio request
+  // in flight across the start of a save (src/vmm/inflight_kvm_test.cpp).
+  bool io_pause_requested() const { return io_->pause_requested(); }
   // Seconds since run() started the VM.
   double uptime_seconds() const;
   // Asks run() to return (safe from any thread, also signal-handling threads).

@@ -43,6 +43,12 @@ std::string SaveResult::summary() const {
 }
 
 StateNode Machine::save_state() {
+  // An interrupt a virtio device raised just before the pause (the request
+  // the pause waited for, docs/architecture.md "A save") reaches KVM's
+  // PIC/IOAPIC from a kernel work item: let it land before the vCPUs and
+  // the irqchip are read, or the image would miss it (issue 11; restore
+  // raises it again anyway, mmio_transport_state.cpp).
+  devices_.settle_irqs();
   StateNode m;
   m.children["config"] = amber::save_state(to_state(config_));
   StateNode& vcpus = m.children["vcpus"];
