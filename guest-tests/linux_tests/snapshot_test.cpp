@@ -215,10 +215,12 @@ Layout layout_of(const std::string& json) {
                          std::regex(R"re("codec":"raw","file_offset":([0-9]+),"stored_size":[0-9]+,"runs":\[\{"offset":([0-9]+),"length":([0-9]+))re")))
     return l;
   l.ram_byte = num(1) + num(2) + num(3) / 2;
+  // A disk extent lies at the disk's file offset + its stored offset (image
+  // format 1.1 packs them; docs/image-format.md).
   if (!std::regex_search(json, m,
-                         std::regex(R"re("file_offset":([0-9]+),"extents":\[\{"offset":([0-9]+),"length":([0-9]+))re")))
+                         std::regex(R"re("file_offset":([0-9]+),"stored_size":[0-9]+,"extents":\[\{"offset":[0-9]+,"length":([0-9]+),"stored_offset":([0-9]+))re")))
     return l;
-  l.disk_byte = num(1) + num(2) + num(3) / 2;
+  l.disk_byte = num(1) + num(3) + num(2) / 2;
   l.ok = true;
   return l;
 }

@@ -92,6 +92,14 @@ struct CheckedExtent : Extent {
   bool operator==(const CheckedExtent&) const = default;
 };
 
+// A checksummed piece of an embedded disk. `offset` is the disk offset; the
+// bytes lie at disk.file_offset + stored: stored == offset in the 1.0
+// in-place layout, packed one after another in the 1.1 packed layout.
+struct DiskExtent : CheckedExtent {
+  uint64_t stored = 0;
+  bool operator==(const DiskExtent&) const = default;
+};
+
 // One independently compressed zstd frame of a compressed RAM region.
 struct Chunk {
   uint64_t offset = 0;       // guest offset within the region (multiple of chunk_size)
@@ -105,6 +113,7 @@ enum class Codec { kRaw, kZstd };
 
 struct ImageInfo {
   uint16_t major = 0, minor = 0;
+  uint32_t incompat = 0, compat = 0;  // the header's feature bits
   std::string writer;
   uint64_t created_unix = 0;
   std::string cmdline, note;
@@ -135,8 +144,14 @@ class Image {
     std::string name, id;
     bool read_only = false;
     uint64_t size = 0;
-    uint64_t file_offset = 0;    // page aligned; bytes [file_offset, +size) are the disk
-    std::vector<CheckedExtent> extents; // allocated data; the rest are holes (zeros)
+    uint64_t file_offset = 0;    // page aligned: the start of the disk's section
+    // false (1.0 in-place layout): the section is [file_offset, +size) and
+    // disk offset x lies at file_offset + x. true (1.1 packed): the section
+    // is [file_offset, +stored_size) and holds only the extents, one after
+    // another; each extent says where (DiskExtent::stored).
+    bool packed = false;
+    uint64_t stored_size = 0;    // bytes of file the section owns (= size when in place)
+    std::vector<DiskExtent> extents; // allocated data; the rest are holes (zeros)
   };
   struct VerifyResult {
     bool ok = true;
@@ -185,6 +200,12 @@ class Image {
   // and omitted chunks read as zero. Error beyond the region's size.
   void read_ram(size_t i, uint64_t offset, std::span<uint8_t> out) const;
 
+  // Bytes [offset, offset + out.size()) of embedded disk i, read from the
+  // file through its extent table: every extent that overlaps them is read
+  // whole and checked against its checksum; holes read as zero without
+  // touching the file. Error beyond the disk's size.
+  void read_disk(size_t i, uint64_t offset, std::span<uint8_t> out) const;
+
   // Reads every checksummed byte of the file again, proves every other byte
   // of the header page and of each section zero (holes, padding), and names
   // the first bad one.
@@ -202,7 +223,8 @@ class Image {
   };
   void check_zero_gaps(uint64_t end, std::vector<Covered> data, std::vector<uint8_t>& buf) const;
   // The bytes a file written by amber allocates in 4 KiB blocks: the header
-  // block, the metadata, every run, frame and extent, rounded to blocks.
+  // block, the metadata, every run, frame and extent, rounded to blocks
+  // (packed disk extents may share a block: each block counts once).
   uint64_t written_block_bytes() const;
   void check_runs(const Mapping& m, size_t i, const struct stat& st, unsigned threads) const;
   CheckedImages check_records_;

@@ -96,24 +96,26 @@ TEST(ImageCorrupt, FlippedCompressedChunkByte) {
 TEST(ImageCorrupt, FlippedDiskExtentByte) {
   Saved s;
   auto d = Image::open(s.path).disks()[0];
-  expect_flip_caught(s, d.file_offset + 5000, "disk 0 ('root') extent 0", false);
+  ASSERT_TRUE(d.packed);
+  expect_flip_caught(s, d.file_offset + d.extents[0].stored + 5000, "disk 0 ('root') extent 0", false);
 }
 
 // Issue 11: flipping one byte every 61 offsets of the golden raw image left
 // 737 of 1,091 images verifying (holes and padding were never looked at).
 // Now every byte of the file is checksummed or proven zero.
+// The 1.1 golden (a packed disk) is swept too.
 TEST(ImageCorrupt, EveryFlippedByteIsCaughtByOpenOrVerify) {
-  for (bool compressed : {false, true}) {
+  for (const char* name : {"golden-1.0-raw.amber", "golden-1.0-zstd.amber", "golden-1.1-packed.amber"}) {
     TempDir dir;
     std::string path = dir.file("vm.amber");
-    auto golden = testing::read_file(std::string(AMBER_SNAPSHOT_TESTDATA) +
-                                     (compressed ? "/golden-1.0-zstd.amber" : "/golden-1.0-raw.amber"));
+    auto golden = testing::read_file(std::string(AMBER_SNAPSHOT_TESTDATA) + "/" + name);
+    ASSERT_GT(golden.size(), 4096u) << name;
     testing::write_bytes_new(path, golden);
     size_t tried = 0, missed = 0;
     for (uint64_t off = 0; off < golden.size(); off += 61, ++tried) {
       testing::flip_byte(path, off);
       bool caught = !open_error(path).empty() || !Image::open(path).verify().ok;
-      if (!caught && ++missed <= 5) ADD_FAILURE() << (compressed ? "zstd" : "raw") << " image: flip at " << off;
+      if (!caught && ++missed <= 5) ADD_FAILURE() << name << ": flip at " << off;
       testing::flip_byte(path, off);  // back
     }
     EXPECT_EQ(missed, 0u) << "of " << tried;
@@ -243,7 +245,7 @@ TEST(ImageCorrupt, NewerMajorIsRefusedNamingBothVersions) {
   put_header(s.path, h);
   auto err = open_error(s.path);
   EXPECT_NE(err.find("2.3"), std::string::npos) << err;
-  EXPECT_NE(err.find("1.0"), std::string::npos) << err;
+  EXPECT_NE(err.find("1.1"), std::string::npos) << err;  // this amber's version
   h.major = 0;
   put_header(s.path, h);
   EXPECT_NE(open_error(s.path).find("older"), std::string::npos);
@@ -262,13 +264,20 @@ TEST(ImageCorrupt, NewerMinorOpens) {
 TEST(ImageCorrupt, UnknownIncompatFlagIsRefused) {
   Saved s;
   Header h = s.header();
-  h.incompat = 4;
+  EXPECT_EQ(h.incompat, kIncompatPackedDisks);  // the image has a packed disk
+  h.incompat = kIncompatPackedDisks | 4;
   h.compat = 8;
   put_header(s.path, h);
   EXPECT_NE(open_error(s.path).find("incompatible features 0x4"), std::string::npos);
-  h.incompat = 0;
+  h.incompat = kIncompatPackedDisks;
   put_header(s.path, h);
   EXPECT_EQ(open_error(s.path), "");  // unknown compat bits are fine
+  // A packed disk without its incompat bit would be misread by a 1.0 reader.
+  h.incompat = 0;
+  put_header(s.path, h);
+  EXPECT_NE(open_error(s.path).find("disk 0 ('root'): packed layout without the packed-disks incompat flag"),
+            std::string::npos)
+      << open_error(s.path);
 }
 
 // Replaces the metadata blob (appended at a new page) and fixes the header, so
@@ -311,6 +320,16 @@ TEST(ImageCorrupt, HostileTablesAreRejected) {
       {"extent 0", [](Ram&, Disks& d) { d[0].extents[0].length = 0; }},
       {"extent 0", [](Ram&, Disks& d) { d[0].extents[0].offset = d[0].size; }},
       {"disk 0", [](Ram&, Disks& d) { d[0].size = 1ull << 50; }},
+      // Packed disks (1.1): where the extents lie.
+      {"extent 0: stored at", [](Ram&, Disks& d) { d[0].extents[0].stored = d[0].stored_size; }},
+      {"extent 0: stored at", [](Ram&, Disks& d) { d[0].extents[0].stored = ~0ull - 10; }},
+      {"extent 1: stored at 0 (+4096): overlaps", [](Ram&, Disks& d) {
+         d[0].extents.push_back(d[0].extents[0]);
+         d[0].extents[0].length = d[0].extents[1].length = 4096;
+         d[0].extents[1].offset = 4096;
+       }},
+      {"truncated: disk 0", [](Ram&, Disks& d) { d[0].stored_size = 1ull << 40; }},
+      {"stored size", [](Ram&, Disks& d) { d[0].stored_size = 1ull << 50; }},
   };
   for (auto& [want, edit] : cases) {
     Saved s;
@@ -418,6 +437,21 @@ TEST(ImageCorrupt, UnknownCodecIsRefusedByName) {
   blob.resize(fdt_totalsize(blob.data()));
   replace_metadata(s.path, blob);
   EXPECT_NE(open_error(s.path).find("unknown codec"), std::string::npos);
+}
+
+TEST(ImageCorrupt, UnknownDiskLayoutIsRefusedByName) {
+  Saved s;
+  auto bytes = testing::read_file(s.path);
+  Header h = decode_header(bytes, s.path);
+  std::vector<uint8_t> blob(h.metadata_size + 4096);
+  ASSERT_EQ(fdt_open_into(bytes.data() + h.metadata_offset, blob.data(), static_cast<int>(blob.size())), 0);
+  int disk = fdt_path_offset(blob.data(), "/disks/disk@0");
+  ASSERT_GE(disk, 0);
+  ASSERT_EQ(fdt_setprop(blob.data(), disk, "layout", "striped", 7), 0);  // image strings have no NUL
+  ASSERT_EQ(fdt_pack(blob.data()), 0);
+  blob.resize(fdt_totalsize(blob.data()));
+  replace_metadata(s.path, blob);
+  EXPECT_NE(open_error(s.path).find("unknown disk layout 'striped'"), std::string::npos) << open_error(s.path);
 }
 
 }  // namespace

@@ -52,7 +52,8 @@ std::string utc(uint64_t t) {
   return buf;
 }
 
-uint64_t sum(const std::vector<CheckedExtent>& v) {
+template <class E>
+uint64_t sum(const std::vector<E>& v) {
   uint64_t n = 0;
   for (auto& e : v) n += e.length;
   return n;
@@ -92,11 +93,23 @@ std::string extents_json(const std::vector<CheckedExtent>& v) {
   return out + "]";
 }
 
+// A disk's extents: as above, plus where each lies in the section.
+std::string disk_extents_json(const std::vector<DiskExtent>& v) {
+  std::string out = "[";
+  for (size_t i = 0; i < v.size(); ++i)
+    out += fmt::format("{}{{\"offset\":{},\"length\":{},\"stored_offset\":{},\"xxh3\":\"{:016x}\"}}", i ? "," : "",
+                       v[i].offset, v[i].length, v[i].stored, v[i].xxh3);
+  return out + "]";
+}
+
 }  // namespace
 
 std::string Image::describe(bool json) const {
   if (!json) {
     std::string out = fmt::format("{}: amber image format {}.{}, {} bytes\n", path_, info_.major, info_.minor, file_size_);
+    if (info_.incompat || info_.compat)
+      out += fmt::format("  features: incompat {:#x}{}, compat {:#x}\n", info_.incompat,
+                         info_.incompat & kIncompatPackedDisks ? " (packed-disks)" : "", info_.compat);
     out += fmt::format("  writer: {}\n  created: {} ({})\n", text(info_.writer), utc(info_.created_unix),
                        info_.created_unix);
     out += fmt::format("  cmdline: {}\n  note: {}\n", text(info_.cmdline), text(info_.note));
@@ -122,20 +135,26 @@ std::string Image::describe(bool json) const {
     }
     for (size_t i = 0; i < disks_.size(); ++i) {
       auto& d = disks_[i];
-      out += fmt::format("  disk {}: name '{}', id '{}', {}, {} bytes, file offset {}, {} extents, {} data bytes\n", i,
-                         text(d.name), text(d.id), d.read_only ? "read-only" : "read-write", d.size, d.file_offset,
-                         d.extents.size(), sum(d.extents));
-      for (size_t j = 0; j < d.extents.size(); ++j)
-        out += fmt::format("    extent {}: offset {}, {} bytes, xxh3 {:016x}\n", j, d.extents[j].offset,
-                           d.extents[j].length, d.extents[j].xxh3);
+      out += fmt::format("  disk {}: name '{}', id '{}', {}, {} bytes, {} layout, file offset {}, stored {} bytes, "
+                         "{} extents, {} data bytes\n",
+                         i, text(d.name), text(d.id), d.read_only ? "read-only" : "read-write", d.size,
+                         d.packed ? "packed" : "in-place", d.file_offset, d.stored_size, d.extents.size(),
+                         sum(d.extents));
+      for (size_t j = 0; j < d.extents.size(); ++j) {
+        auto& e = d.extents[j];
+        out += fmt::format("    extent {}: offset {}, {} bytes", j, e.offset, e.length);
+        if (d.packed) out += fmt::format(" at +{}", e.stored);
+        out += fmt::format(", xxh3 {:016x}\n", e.xxh3);
+      }
     }
     out += "  machine:\n";
     machine_text(out, machine_, 1);
     return out;
   }
 
-  std::string out = fmt::format("{{\"path\":{},\"format\":{{\"major\":{},\"minor\":{}}},\"file_size\":{}", json_str(path_),
-                                info_.major, info_.minor, file_size_);
+  std::string out = fmt::format(
+      "{{\"path\":{},\"format\":{{\"major\":{},\"minor\":{},\"incompat\":{},\"compat\":{}}},\"file_size\":{}",
+      json_str(path_), info_.major, info_.minor, info_.incompat, info_.compat, file_size_);
   out += fmt::format(",\"writer\":{},\"created\":{},\"cmdline\":{},\"note\":{}", json_str(info_.writer),
                      info_.created_unix, json_str(info_.cmdline), json_str(info_.note));
   out += fmt::format(",\"header\":{{\"size\":{}}},\"metadata\":{{\"offset\":{},\"size\":{},\"xxh3\":\"{:016x}\"}}",
@@ -162,9 +181,11 @@ std::string Image::describe(bool json) const {
   out += "],\"disks\":[";
   for (size_t i = 0; i < disks_.size(); ++i) {
     auto& d = disks_[i];
-    out += fmt::format("{}{{\"name\":{},\"id\":{},\"read_only\":{},\"size\":{},\"file_offset\":{},\"extents\":{}}}",
-                       i ? "," : "", json_str(d.name), json_str(d.id), d.read_only, d.size, d.file_offset,
-                       extents_json(d.extents));
+    out += fmt::format(
+        "{}{{\"name\":{},\"id\":{},\"read_only\":{},\"size\":{},\"layout\":\"{}\",\"file_offset\":{},"
+        "\"stored_size\":{},\"extents\":{}}}",
+        i ? "," : "", json_str(d.name), json_str(d.id), d.read_only, d.size, d.packed ? "packed" : "in-place",
+        d.file_offset, d.stored_size, disk_extents_json(d.extents));
   }
   out += "],\"machine\":" + machine_json(machine_) + "}";
   return out;

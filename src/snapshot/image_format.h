@@ -10,7 +10,7 @@ namespace amber::image {
 
 inline constexpr char kMagic[8] = {'A', 'M', 'B', 'E', 'R', 'I', 'M', 'G'};
 inline constexpr uint16_t kFormatMajor = 1;
-inline constexpr uint16_t kFormatMinor = 0;
+inline constexpr uint16_t kFormatMinor = 1;
 
 inline constexpr uint64_t kPageSize = 4096;
 inline constexpr uint64_t kHeaderSize = 128;       // 1.0 header; later minors may grow it
@@ -48,10 +48,13 @@ inline constexpr bool kCheckMetaChecksums = false;
 inline constexpr bool kCheckMetaChecksums = true;
 #endif
 
-// Incompatible feature bits a 1.0 reader understands (none defined yet): a
-// reader refuses an image with any other incompat bit set, and ignores
-// unknown compat bits.
-inline constexpr uint32_t kKnownIncompat = 0;
+// Incompatible feature bits (a reader refuses an image with an incompat bit
+// it does not know, and ignores unknown compat bits).
+// 1.1: some disk is stored packed (its extents one after another, not at
+// their disk offsets). A 1.0 reader would look for the data at the disk
+// offsets, so it must refuse the image; images without disks leave it clear.
+inline constexpr uint32_t kIncompatPackedDisks = 1u << 0;
+inline constexpr uint32_t kKnownIncompat = kIncompatPackedDisks;
 
 // Header byte offsets (all fields little-endian).
 namespace hdr {
@@ -76,7 +79,7 @@ struct Header {
   uint64_t data_end = 0;
 };
 
-// Serializes a 1.0 header (kHeaderSize bytes, checksum included).
+// Serializes a header of kHeaderSize bytes (the 1.0 layout, which 1.1 keeps), checksum included.
 std::string encode_header(const Header& h);
 
 // Parses and validates the header at the start of `bytes` (which holds the

@@ -1,9 +1,10 @@
 // libFuzzer target: an arbitrary byte string as an image file. Whatever the
-// bytes, open/verify/describe/map_ram must either succeed or throw
+// bytes, open/verify/describe/map_ram/read_disk must either succeed or throw
 // amber::Error: no crash, no out-of-bounds access, no unbounded allocation.
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 
@@ -35,6 +36,20 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       volatile uint8_t sink = 0;
       for (auto& run : r.runs) sink = sink + m.data()[run.offset] + m.data()[run.offset + run.length - 1];
       (void)sink;
+    }
+    // Embedded disks through their extent tables (packed or in place): the
+    // first few extents and the bytes just past them (a hole or the next one).
+    std::vector<uint8_t> buf;
+    for (size_t i = 0; i < img.disks().size(); ++i) {
+      auto& d = img.disks()[i];
+      for (size_t j = 0; j < d.extents.size() && j < 4; ++j) {
+        auto& e = d.extents[j];
+        buf.resize(std::min<uint64_t>(e.length + 4096, d.size - e.offset));
+        try {
+          img.read_disk(i, e.offset, buf);
+        } catch (const amber::Error&) {
+        }
+      }
     }
   } catch (const amber::Error&) {
   }

@@ -73,7 +73,20 @@ std::vector<uint8_t> build_metadata(const ImageInfo& info, const StateNode& mach
     if (d.read_only) w.prop("read-only", {});
     w.prop_u64("size", d.size);
     w.prop_u64("file-offset", d.file_offset);
-    w.prop_u64s("extents", flatten(d.extents));
+    if (d.packed) {
+      // 1.1 packed layout: a fourth column says where each extent lies.
+      w.prop_str("layout", "packed");
+      w.prop_u64("stored-size", d.stored_size);
+      std::vector<uint64_t> t;
+      t.reserve(d.extents.size() * 4);
+      for (auto& e : d.extents) t.insert(t.end(), {e.offset, e.length, e.xxh3, e.stored});
+      w.prop_u64s("extents", t);
+    } else {
+      std::vector<uint64_t> t;
+      t.reserve(d.extents.size() * 3);
+      for (auto& e : d.extents) t.insert(t.end(), {e.offset, e.length, e.xxh3});
+      w.prop_u64s("extents", t);
+    }
     w.end_node();
   }
   w.end_node();
@@ -167,7 +180,26 @@ Metadata parse_metadata(std::span<const uint8_t> blob, const std::string& file) 
       d.read_only = rd.prop(node, "read-only").has_value();
       d.size = rd.u64(node, "size", where);
       d.file_offset = rd.u64(node, "file-offset", where);
-      d.extents = unflatten(rd.u64s(node, "extents", where, 3));
+      bool has_layout = rd.prop(node, "layout").has_value();
+      std::string layout = rd.str(node, "layout", where);
+      if (has_layout && layout == "packed") {
+        d.packed = true;
+        d.stored_size = rd.u64(node, "stored-size", where);
+        auto t = rd.u64s(node, "extents", where, 4);
+        d.extents.resize(t.size() / 4);
+        for (size_t i = 0; i < d.extents.size(); ++i) {
+          auto* e = &t[4 * i];
+          d.extents[i] = {{{e[0], e[1]}, e[2]}, e[3]};
+        }
+      } else if (!has_layout) {
+        // 1.0 in-place layout: disk offset x lies at file-offset + x.
+        d.stored_size = d.size;
+        auto t = rd.u64s(node, "extents", where, 3);
+        d.extents.resize(t.size() / 3);
+        for (size_t i = 0; i < d.extents.size(); ++i) d.extents[i] = {{{t[3 * i], t[3 * i + 1]}, t[3 * i + 2]}, t[3 * i]};
+      } else {
+        rd.fail(where, fmt::format("unknown disk layout '{}' (written by a newer amber?)", layout));
+      }
       m.disks.push_back(std::move(d));
     }
   }

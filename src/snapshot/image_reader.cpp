@@ -36,7 +36,8 @@ struct ImageParser {
     }
   }
 
-  void extents(const std::vector<CheckedExtent>& v, uint64_t size, bool pages, const std::string& what,
+  template <class E>
+  void extents(const std::vector<E>& v, uint64_t size, bool pages, const std::string& what,
                const char* kind) const {
     uint64_t end = 0;
     for (size_t i = 0; i < v.size(); ++i) {
@@ -92,13 +93,31 @@ struct ImageParser {
         fail(fmt::format("{}: frames at {} and {} overlap", what, frames[j - 1].first, frames[j].first));
   }
 
-  void disk(const Image::Disk& d, size_t i) const {
+  void disk(const Image::Disk& d, size_t i, uint32_t incompat) const {
     auto what = fmt::format("disk {} ('{}')", i, d.name);
     if (d.size > kMaxDiskSize) fail(fmt::format("{}: size {} above {}", what, d.size, kMaxDiskSize));
     if (d.file_offset % kPageSize || d.file_offset < kDataStart)
       fail(fmt::format("{}: file offset {} is not page aligned after the header", what, d.file_offset));
-    inside(d.file_offset, d.size, what);
     extents(d.extents, d.size, false, what, "extent");
+    if (!d.packed) {
+      inside(d.file_offset, d.size, what);  // stored == offset (set by the parser)
+      return;
+    }
+    // A 1.0 reader would read a packed disk at its disk offsets: an image
+    // with one must carry the bit that makes such a reader refuse it.
+    if (!(incompat & kIncompatPackedDisks)) fail(what + ": packed layout without the packed-disks incompat flag");
+    if (d.stored_size > kMaxDiskSize) fail(fmt::format("{}: stored size {} above {}", what, d.stored_size, kMaxDiskSize));
+    inside(d.file_offset, d.stored_size, what);
+    // Stored ranges follow the disk order and do not overlap: then a byte of
+    // the section belongs to at most one extent, and verify's walk is linear.
+    uint64_t end = 0;
+    for (size_t j = 0; j < d.extents.size(); ++j) {
+      auto& e = d.extents[j];
+      if (e.stored < end || e.stored > d.stored_size || e.length > d.stored_size - e.stored)
+        fail(fmt::format("{} extent {}: stored at {} (+{}): overlaps the previous one or lies beyond the stored size {}",
+                         what, j, e.stored, e.length, d.stored_size));
+      end = e.stored + e.length;
+    }
   }
 
   // No two sections (header page, regions, disks, metadata) share a byte, and
@@ -115,7 +134,7 @@ struct ImageParser {
     }
     for (size_t i = 0; i < img.disks_.size(); ++i) {
       auto& d = img.disks_[i];
-      spans.push_back({d.file_offset, d.file_offset + d.size, fmt::format("disk {}", i)});
+      spans.push_back({d.file_offset, d.file_offset + d.stored_size, fmt::format("disk {}", i)});
     }
     std::sort(spans.begin(), spans.end(), [](auto& a, auto& b) { return a.begin < b.begin; });
     size_t reach = 0;  // the span reaching furthest so far
@@ -149,6 +168,8 @@ Image Image::open(const std::string& path) {
   img.header_size_ = h.header_size;
   img.info_.major = h.major;
   img.info_.minor = h.minor;
+  img.info_.incompat = h.incompat;
+  img.info_.compat = h.compat;
   ImageParser check{path, img.file_size_};
   check.inside(h.metadata_offset, h.metadata_size, "metadata");
 
@@ -171,7 +192,7 @@ Image Image::open(const std::string& path) {
   img.ram_ = std::move(m.ram);
   img.disks_ = std::move(m.disks);
   for (size_t i = 0; i < img.ram_.size(); ++i) check.region(img.ram_[i], i);
-  for (size_t i = 0; i < img.disks_.size(); ++i) check.disk(img.disks_[i], i);
+  for (size_t i = 0; i < img.disks_.size(); ++i) check.disk(img.disks_[i], i, h.incompat);
   check.layout(img, h.metadata_offset, h.metadata_size);
   return img;
 }
@@ -252,8 +273,18 @@ uint64_t Image::written_block_bytes() const {
     for (auto& c : r.chunks) frames += c.frame_size;
     n += blocks(frames);
   }
-  for (auto& d : disks_)
-    for (auto& e : d.extents) n += blocks(e.length);  // page aligned
+  for (auto& d : disks_) {
+    // Extents are sorted by stored offset (checked at open); packed ones
+    // may share a block with their neighbour: count each block once.
+    uint64_t counted_to = 0;  // file offset up to which blocks are counted
+    for (auto& e : d.extents) {
+      uint64_t from = (d.file_offset + e.stored) / kPageSize * kPageSize;
+      uint64_t to = round_up_page(d.file_offset + e.stored + e.length);
+      from = std::max(from, counted_to);
+      if (to > from) n += to - from;
+      counted_to = std::max(counted_to, to);
+    }
+  }
   return n;
 }
 
@@ -397,6 +428,29 @@ void Image::read_ram(size_t i, uint64_t offset, std::span<uint8_t> out) const {
     buf.resize(c.length);
     dec.decode(*this, i, j, buf.data());
     copy(buf.data(), c.offset, c.offset + c.length);
+  }
+}
+
+void Image::read_disk(size_t i, uint64_t offset, std::span<uint8_t> out) const {
+  if (i >= disks_.size()) throw Error(fmt::format("{}: no disk {} (image has {})", path_, i, disks_.size()));
+  auto& d = disks_[i];
+  if (offset > d.size || out.size() > d.size - offset)
+    throw Error(fmt::format("{}: disk {}: bytes [{}, +{}) lie beyond its size {}", path_, i, offset, out.size(), d.size));
+  std::fill(out.begin(), out.end(), 0);
+  const uint64_t end = offset + out.size();
+  std::vector<uint8_t> buf;
+  // Extents are sorted and disjoint (checked at open).
+  auto it = std::upper_bound(d.extents.begin(), d.extents.end(), offset,
+                             [](uint64_t off, const DiskExtent& e) { return off < e.end(); });
+  for (; it != d.extents.end() && it->offset < end; ++it) {
+    auto what = fmt::format("disk {} ('{}') extent {}", i, d.name, it - d.extents.begin());
+    buf.resize(it->length);
+    read_at(fd_.get(), buf.data(), it->length, d.file_offset + it->stored, path_, what);
+    if (xxh3(buf.data(), it->length) != it->xxh3)
+      throw Error(fmt::format("{}: {} (file offset {}, {} bytes): checksum mismatch", path_, what,
+                              d.file_offset + it->stored, it->length));
+    uint64_t a = std::max(it->offset, offset), b = std::min(it->end(), end);
+    std::memcpy(out.data() + (a - offset), buf.data() + (a - it->offset), b - a);
   }
 }
 

@@ -111,7 +111,7 @@ Image::VerifyResult Image::verify() const {
     for (size_t i = 0; i < disks_.size(); ++i) {
       auto& d = disks_[i];
       for (size_t j = 0; j < d.extents.size(); ++j)
-        c.check(d.file_offset + d.extents[j].offset, d.extents[j].length, d.extents[j].xxh3,
+        c.check(d.file_offset + d.extents[j].stored, d.extents[j].length, d.extents[j].xxh3,
                 fmt::format("disk {} ('{}') extent {}", i, d.name, j));
     }
     // Inside the header page and each section up to its next page boundary,
@@ -138,9 +138,11 @@ Image::VerifyResult Image::verify() const {
       auto& d = disks_[i];
       std::vector<Covered> data{{d.file_offset, d.file_offset, fmt::format("the start of disk {}", i)}};
       for (size_t j = 0; j < d.extents.size(); ++j)
-        data.push_back({d.file_offset + d.extents[j].offset, d.file_offset + d.extents[j].end(),
+        data.push_back({d.file_offset + d.extents[j].stored, d.file_offset + d.extents[j].stored + d.extents[j].length,
                         fmt::format("disk {} ('{}') extent {}", i, d.name, j)});
-      check_zero_gaps(round_up_page(d.file_offset + d.size), std::move(data), c.buf);
+      // In place: the disk's holes; packed: the gaps kept inside a page
+      // and the padding to the section's last page boundary.
+      check_zero_gaps(round_up_page(d.file_offset + d.stored_size), std::move(data), c.buf);
     }
   } catch (const Error& e) {
     return {false, e.what()};

@@ -153,6 +153,21 @@ struct Writer {
     return out;
   }
 
+  // Where the next extent, at disk offset `at`, goes in the packed section
+  // (relative to its start). Extents are packed in disk order, each at the
+  // same offset within a page as on the disk, so a page of the disk is one
+  // page of the file (reads stay page-aligned in the page cache). An extent
+  // less than a page after the previous one keeps the gap, so that two
+  // extents in one disk page share one file page; the gap bytes are never
+  // written (zero, and verify proves them so).
+  static uint64_t packed_offset(const Image::Disk& out, uint64_t at) {
+    if (!out.extents.empty()) {
+      auto& prev = out.extents.back();
+      if (at - prev.end() < kPageSize) return prev.stored + (at - prev.offset);
+    }
+    return round_up_page(out.stored_size) + at % kPageSize;
+  }
+
   // Stores the non-zero parts of `buf` (disk bytes at `off`) as extents.
   // Blocks split at the disk's page boundaries: a zero block reads the same as
   // a hole, so it is left out (allocated-but-zero blocks are common in images).
@@ -161,8 +176,10 @@ struct Writer {
     bool in_run = false;
     auto flush = [&](uint64_t end) {
       auto piece = buf.subspan(run_start, end - run_start);
-      out.extents.push_back({off + run_start, piece.size(), xxh3(piece.data(), piece.size())});
-      file.write_at(out.file_offset + off + run_start, piece);
+      uint64_t at = off + run_start, stored = packed_offset(out, at);
+      out.extents.push_back({{{at, piece.size()}, xxh3(piece.data(), piece.size())}, stored});
+      out.stored_size = stored + piece.size();
+      file.write_at(out.file_offset + stored, piece);
       stats.disk_data_bytes += piece.size();
     };
     while (pos < buf.size()) {
@@ -180,9 +197,12 @@ struct Writer {
     if (in_run) flush(pos);
   }
 
+  // The 1.1 packed layout: the section holds only the data, so a sparse
+  // 10 GiB disk with 16 MiB of data costs ~16 MiB of apparent file size
+  // (a non-sparse copy, scp or HTTP, moves that), not 10 GiB of holes.
   Image::Disk write_disk(const DiskIn& d) {
-    Image::Disk out{.name = d.name, .id = d.id, .read_only = d.read_only, .size = d.size, .file_offset = cursor};
-    cursor += round_up_page(d.size);
+    Image::Disk out{.name = d.name, .id = d.id, .read_only = d.read_only, .size = d.size, .file_offset = cursor,
+                    .packed = true};
     std::vector<uint8_t> buf;
     for (auto [off, len] : d.extents) {
       for (uint64_t done = 0; done < len;) {
@@ -196,6 +216,7 @@ struct Writer {
         done += n;
       }
     }
+    cursor += round_up_page(out.stored_size);
     return out;
   }
 };
@@ -235,11 +256,15 @@ SaveStats write_image(const std::string& path, const SaveInput& in, const SaveOp
   }
   for (auto& d : in.disks) disks.push_back(w.write_disk(d));
 
-  ImageInfo info{.major = kFormatMajor, .minor = kFormatMinor, .writer = "amber " AMBER_VERSION,
+  // Only an image with a packed disk needs the incompat bit: one without
+  // disks stays readable by a 1.0 reader.
+  ImageInfo info{.major = kFormatMajor, .minor = kFormatMinor, .incompat = disks.empty() ? 0 : kIncompatPackedDisks,
+                 .writer = "amber " AMBER_VERSION,
                  .created_unix = opt.created_unix.value_or(static_cast<uint64_t>(std::time(nullptr))),
                  .cmdline = in.cmdline, .note = in.note};
   auto meta = build_metadata(info, in.machine, ram, disks);
   Header h;
+  h.incompat = info.incompat;
   h.data_end = w.cursor;
   h.metadata_offset = round_up_page(w.cursor);
   h.metadata_size = meta.size();

@@ -38,9 +38,13 @@ std::unique_ptr<Machine> resume_machine(hv::Hypervisor& hv, const image::Image& 
     std::string identity = fmt::format("amber-image-disk:{}:{}", d.name, d.size);
     for (auto& e : d.extents) identity += fmt::format(":{:x}", e.xxh3);
     identity = fmt::format("amber-image-disk:{}:{}:{:016x}", d.name, d.size, XXH3_64bits(identity.data(), identity.size()));
-    // Only the checked extents are read from the file; holes are zeros.
-    std::vector<Extent> data(d.extents.begin(), d.extents.end());
-    auto base = block::RawDisk::range(img.fd(), d.file_offset, d.size, std::move(data), d.id, identity);
+    // Only the checked extents are read from the file, each where the
+    // image stored it (at its disk offset in 1.0, packed in 1.1); holes are
+    // zeros. Reads stay lazy: pread on demand, nothing is loaded here.
+    std::vector<StoredExtent> data;
+    data.reserve(d.extents.size());
+    for (auto& e : d.extents) data.push_back({{e.offset, e.length}, e.stored});
+    auto base = block::RawDisk::range_mapped(img.fd(), d.file_offset, d.size, std::move(data), d.id, identity);
     auto it = opts.overlays.find(d.name);
     disks.push_back(block::CowDisk::open(std::move(base), it == opts.overlays.end() ? "" : it->second, d.read_only, d.id));
   }

@@ -62,12 +62,24 @@ std::unique_ptr<RawDisk> RawDisk::open(const std::string& path, bool read_only, 
 
 std::unique_ptr<RawDisk> RawDisk::range(int fd, uint64_t offset, uint64_t length, std::vector<Extent> extents,
                                         std::string id, std::string identity) {
-  if (length == 0 || length % kSectorSize || offset + length < offset || offset + length > uint64_t(INT64_MAX))
+  std::vector<StoredExtent> in_place;
+  in_place.reserve(extents.size());
+  for (auto& e : extents) in_place.push_back({e, e.offset});
+  if (offset + length < offset || offset + length > uint64_t(INT64_MAX))
+    throw Error(fmt::format("disk '{}': bad embedded range {:#x}+{:#x}", id, offset, length));
+  return range_mapped(fd, offset, length, std::move(in_place), std::move(id), std::move(identity));
+}
+
+std::unique_ptr<RawDisk> RawDisk::range_mapped(int fd, uint64_t offset, uint64_t length,
+                                               std::vector<StoredExtent> extents, std::string id,
+                                               std::string identity) {
+  if (length == 0 || length % kSectorSize || offset > uint64_t(INT64_MAX))
     throw Error(fmt::format("disk '{}': bad embedded range {:#x}+{:#x}", id, offset, length));
   uint64_t pos = 0;
   for (auto& e : extents) {
-    if (e.length == 0 || e.offset < pos || e.offset > length || e.length > length - e.offset)
-      throw Error(fmt::format("disk '{}': bad embedded extent {:#x}+{:#x}", id, e.offset, e.length));
+    if (e.length == 0 || e.offset < pos || e.offset > length || e.length > length - e.offset ||
+        e.stored > uint64_t(INT64_MAX) - offset || e.length > uint64_t(INT64_MAX) - offset - e.stored)
+      throw Error(fmt::format("disk '{}': bad embedded extent {:#x}+{:#x} at {:#x}", id, e.offset, e.length, e.stored));
     pos = e.end();
   }
   UniqueFd dup(::fcntl(fd, F_DUPFD_CLOEXEC, 0));
@@ -92,7 +104,7 @@ bool RawDisk::read_extents(uint64_t off, std::span<uint8_t> data) const noexcept
   // The first extent ending after `off` (binary search: images may hold
   // many thousands).
   auto it = std::upper_bound(extents_.begin(), extents_.end(), off,
-                             [](uint64_t o, const Extent& e) { return o < e.end(); });
+                             [](uint64_t o, const StoredExtent& e) { return o < e.end(); });
   uint64_t pos = off;
   for (; pos < end; ++it) {
     uint64_t data_from = it == extents_.end() ? end : std::min(std::max(it->offset, pos), end);
@@ -100,7 +112,10 @@ bool RawDisk::read_extents(uint64_t off, std::span<uint8_t> data) const noexcept
     pos = data_from;
     if (pos == end) break;
     uint64_t data_to = std::min(it->end(), end);
-    if (!pread_exact(fd_.get(), offset_ + pos, data.subspan(pos - off, data_to - pos))) return false;
+    // The extent's bytes lie at offset_ + stored (packed images) rather
+    // than at offset_ + the disk offset.
+    if (!pread_exact(fd_.get(), offset_ + it->stored + (pos - it->offset), data.subspan(pos - off, data_to - pos)))
+      return false;
     pos = data_to;
   }
   return true;
@@ -126,7 +141,7 @@ bool RawDisk::write_zeroes(uint64_t off, uint64_t len, bool unmap) noexcept {
 }
 
 std::vector<Extent> RawDisk::data_extents() const {
-  if (embedded_) return extents_;
+  if (embedded_) return std::vector<Extent>(extents_.begin(), extents_.end());
   return file_data_extents(fd_.get(), offset_, length_);
 }
 

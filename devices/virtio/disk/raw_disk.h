@@ -26,6 +26,13 @@ class RawDisk : public DiskBackend {
   // `identity` names the contents (e.g. the image's checksum) for overlays.
   static std::unique_ptr<RawDisk> range(int fd, uint64_t offset, uint64_t length, std::vector<Extent> extents,
                                         std::string id, std::string identity);
+  // The same over a packed section (image format 1.1): the disk is
+  // `length` bytes; extent e's bytes lie at file offset `offset + e.stored`
+  // (anywhere in the file after `offset`; the image checks that they do
+  // not overlap). range() is this with stored == offset.
+  static std::unique_ptr<RawDisk> range_mapped(int fd, uint64_t offset, uint64_t length,
+                                               std::vector<StoredExtent> extents, std::string id,
+                                               std::string identity);
 
   uint64_t size() const noexcept override { return length_; }
   bool read_only() const noexcept override { return read_only_; }
@@ -49,7 +56,7 @@ class RawDisk : public DiskBackend {
   bool read_only_;
   std::string id_, identity_;
   bool embedded_ = false;        // range(): only extents_ hold data
-  std::vector<Extent> extents_;  // embedded_: the data, relative to offset_
+  std::vector<StoredExtent> extents_;  // embedded_: the data; stored relative to offset_
 };
 
 }  // namespace amber::block

@@ -157,6 +157,46 @@ TEST(RawDisk, RangeReadsOnlyItsExtents) {
   EXPECT_TRUE(cut->read(24576, buf));  // a hole: never read from the file
 }
 
+// Image format 1.1 packs an embedded disk's extents one after another: the
+// table maps each disk range to where its bytes lie in the section.
+TEST(RawDisk, RangeMappedReadsPackedExtents) {
+  TempDir dir;
+  // Section at 8192: disk [1 GiB, +4096) stored at +0, disk [3 GiB + 512,
+  // +1024) at +4096 + 512; the file has 0x5a in every other byte.
+  std::vector<uint8_t> file(8192 + 8192, 0x5a);
+  auto a = pattern(4096, 1), b = pattern(1024, 2);
+  std::copy(a.begin(), a.end(), file.begin() + 8192);
+  std::copy(b.begin(), b.end(), file.begin() + 8192 + 4096 + 512);
+  std::string p = dir.write("image", file);
+  int fd = ::open(p.c_str(), O_RDONLY);
+  ASSERT_GE(fd, 0);
+  constexpr uint64_t kGiB = 1ull << 30;
+  std::vector<StoredExtent> ext{{{kGiB, 4096}, 0}, {{3 * kGiB + 512, 1024}, 4096 + 512}};
+  auto disk = RawDisk::range_mapped(fd, 8192, 4 * kGiB, ext, "emb", "i");
+  ::close(fd);
+  EXPECT_EQ(disk->size(), 4 * kGiB);
+  std::vector<uint8_t> buf(4096, 0xff);
+  ASSERT_TRUE(disk->read(kGiB, buf));
+  EXPECT_EQ(buf, a);
+  std::vector<uint8_t> around(3000, 0xff);  // hole, the 1 KiB extent, hole
+  ASSERT_TRUE(disk->read(3 * kGiB, around));
+  for (size_t i = 0; i < around.size(); ++i) {
+    bool data = i >= 512 && i < 1536;
+    ASSERT_EQ(around[i], data ? b[i - 512] : 0) << "byte " << i;
+  }
+  std::vector<uint8_t> hole(8192, 0xff);  // where an in-place layout would have looked: zeros
+  ASSERT_TRUE(disk->read(0, hole));
+  EXPECT_EQ(hole, std::vector<uint8_t>(8192, 0));
+  EXPECT_EQ(disk->data_extents(), (std::vector<Extent>{{kGiB, 4096}, {3 * kGiB + 512, 1024}}));
+  // Stored past the file's end: an I/O error, not zeros.
+  fd = ::open(p.c_str(), O_RDONLY);
+  auto past = RawDisk::range_mapped(fd, 8192, 4 * kGiB, {{{kGiB, 4096}, 1 << 20}}, "emb", "i");
+  ::close(fd);
+  EXPECT_FALSE(past->read(kGiB, buf));
+  EXPECT_THROW(RawDisk::range_mapped(0, 0, 8192, {{{0, 512}, ~0ull - 100}}, "x", "y"), Error);  // wraps
+  EXPECT_THROW(RawDisk::range_mapped(0, 0, 8192, {{{4096, 512}, 0}, {{0, 512}, 4096}}, "x", "y"), Error);
+}
+
 TEST(NormalizeExtents, MergesAndSorts) {
   auto out = normalize_extents({{100, 10}, {0, 50}, {40, 20}, {110, 5}, {200, 0}});
   EXPECT_EQ(out, (std::vector<Extent>{{0, 60}, {100, 15}}));
