@@ -40,11 +40,18 @@ std::unique_ptr<Machine> resume_machine(hv::Hypervisor& hv, const image::Image& 
     identity = fmt::format("amber-image-disk:{}:{}:{:016x}", d.name, d.size, XXH3_64bits(identity.data(), identity.size()));
     // Only the checked extents are read from the file, each where the
     // image stored it (at its disk offset in 1.0, packed in 1.1); holes are
-    // zeros. Reads stay lazy: pread on demand, nothing is loaded here.
+    // zeros. Reads stay lazy: pread on demand, nothing is loaded here, and
+    // each extent is compared with its checksum on its first read.
     std::vector<StoredExtent> data;
+    std::vector<uint64_t> sums;
     data.reserve(d.extents.size());
-    for (auto& e : d.extents) data.push_back({{e.offset, e.length}, e.stored});
-    auto base = block::RawDisk::range_mapped(img.fd(), d.file_offset, d.size, std::move(data), d.id, identity);
+    sums.reserve(d.extents.size());
+    for (auto& e : d.extents) {
+      data.push_back({{e.offset, e.length}, e.stored});
+      sums.push_back(e.xxh3);
+    }
+    auto base = block::RawDisk::range_mapped(img.fd(), d.file_offset, d.size, std::move(data), d.id, identity,
+                                             std::move(sums));
     auto it = opts.overlays.find(d.name);
     disks.push_back(block::CowDisk::open(std::move(base), it == opts.overlays.end() ? "" : it->second, d.read_only, d.id));
   }

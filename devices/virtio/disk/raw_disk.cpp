@@ -11,11 +11,18 @@
 #include <cstdlib>
 #include <cstring>
 
+#include <xxhash.h>
+
+#include "amber/log.h"
 #include "virtio/disk/file_io.h"
 
 namespace amber::block {
 
 namespace {
+// An image's extents are at most 4 MiB (docs/image-format.md); anything
+// larger here is refused rather than buffered.
+constexpr uint64_t kMaxCheckedExtent = 4ull << 20;
+
 [[noreturn]] void open_failed(const std::string& path, bool read_only, int err) {
   switch (err) {
     case ENOENT: throw Error(fmt::format("disk '{}': no such file", path));
@@ -72,7 +79,9 @@ std::unique_ptr<RawDisk> RawDisk::range(int fd, uint64_t offset, uint64_t length
 
 std::unique_ptr<RawDisk> RawDisk::range_mapped(int fd, uint64_t offset, uint64_t length,
                                                std::vector<StoredExtent> extents, std::string id,
-                                               std::string identity) {
+                                               std::string identity, std::vector<uint64_t> xxh3) {
+  if (!xxh3.empty() && xxh3.size() != extents.size())
+    throw Error(fmt::format("disk '{}': {} checksums for {} extents", id, xxh3.size(), extents.size()));
   if (length == 0 || length % kSectorSize || offset > uint64_t(INT64_MAX))
     throw Error(fmt::format("disk '{}': bad embedded range {:#x}+{:#x}", id, offset, length));
   uint64_t pos = 0;
@@ -86,6 +95,10 @@ std::unique_ptr<RawDisk> RawDisk::range_mapped(int fd, uint64_t offset, uint64_t
   if (!dup) throw SysError(fmt::format("disk '{}': dup", id), errno);
   auto disk = std::unique_ptr<RawDisk>(new RawDisk(std::move(dup), offset, length, true, std::move(id), std::move(identity)));
   disk->embedded_ = true;
+  if (!xxh3.empty()) {
+    disk->checked_ = std::make_unique<std::atomic<uint8_t>[]>(extents.size());  // value-initialized: kUnchecked
+    disk->xxh3_ = std::move(xxh3);
+  }
   disk->extents_ = std::move(extents);
   return disk;
 }
@@ -111,6 +124,7 @@ bool RawDisk::read_extents(uint64_t off, std::span<uint8_t> data) const noexcept
     std::memset(data.data() + (pos - off), 0, data_from - pos);  // a hole: zeros, never the file
     pos = data_from;
     if (pos == end) break;
+    if (!xxh3_.empty() && !extent_checked(static_cast<size_t>(it - extents_.begin()))) return false;
     uint64_t data_to = std::min(it->end(), end);
     // The extent's bytes lie at offset_ + stored (packed images) rather
     // than at offset_ + the disk offset.
@@ -119,6 +133,31 @@ bool RawDisk::read_extents(uint64_t off, std::span<uint8_t> data) const noexcept
     pos = data_to;
   }
   return true;
+}
+
+bool RawDisk::extent_checked(size_t i) const noexcept {
+  uint8_t state = checked_[i].load(std::memory_order_acquire);
+  if (state != kUnchecked) return state == kGood;
+  // Two threads may check the same extent at once; both get the same answer.
+  const StoredExtent& e = extents_[i];
+  static thread_local std::vector<uint8_t> buf;
+  bool good = false;
+  if (e.length <= kMaxCheckedExtent) {
+    try {
+      buf.resize(e.length);
+    } catch (...) {
+      return false;  // no memory now: an I/O error, and checked again next time
+    }
+    good = pread_exact(fd_.get(), offset_ + e.stored, buf) && XXH3_64bits(buf.data(), e.length) == xxh3_[i];
+  }
+  if (!good) {
+    static log::RateLimit limit;
+    log::guest_warn(limit, "disk '{}': extent {} ({:#x}+{:#x} at file offset {:#x}) fails its checksum: reads of it "
+                    "are I/O errors (the image was changed after it was written; amber verify)",
+                    id_, i, e.offset, e.length, offset_ + e.stored);
+  }
+  checked_[i].store(good ? kGood : kBad, std::memory_order_release);
+  return good;
 }
 
 bool RawDisk::write(uint64_t off, std::span<const uint8_t> data) noexcept {

@@ -3,6 +3,7 @@
 // larger file (a disk embedded in a VM image). I/O is pread/pwrite straight
 // into guest memory; flush is fdatasync; discard and write-zeroes punch
 // holes so the file stays sparse.
+#include <atomic>
 #include <memory>
 #include <string>
 #include <vector>
@@ -30,9 +31,14 @@ class RawDisk : public DiskBackend {
   // `length` bytes; extent e's bytes lie at file offset `offset + e.stored`
   // (anywhere in the file after `offset`; the image checks that they do
   // not overlap). range() is this with stored == offset.
+  // `xxh3`, when not empty, holds each extent's checksum (the image's
+  // extent table): the first read that touches an extent reads all of it
+  // and compares, and a mismatch is an I/O error for every read of it, so
+  // no byte that fails its checksum reaches the guest (issue 11). Each
+  // extent is checked once per process (at most 4 MiB, docs/image-format.md).
   static std::unique_ptr<RawDisk> range_mapped(int fd, uint64_t offset, uint64_t length,
                                                std::vector<StoredExtent> extents, std::string id,
-                                               std::string identity);
+                                               std::string identity, std::vector<uint64_t> xxh3 = {});
 
   uint64_t size() const noexcept override { return length_; }
   bool read_only() const noexcept override { return read_only_; }
@@ -50,6 +56,9 @@ class RawDisk : public DiskBackend {
  private:
   RawDisk(UniqueFd fd, uint64_t offset, uint64_t length, bool read_only, std::string id, std::string identity);
   bool read_extents(uint64_t off, std::span<uint8_t> data) const noexcept;
+  // Reads extent i whole and compares its checksum, once; false on a
+  // mismatch or a read error (then and on every later call).
+  bool extent_checked(size_t i) const noexcept;
 
   UniqueFd fd_;
   uint64_t offset_, length_;
@@ -57,6 +66,9 @@ class RawDisk : public DiskBackend {
   std::string id_, identity_;
   bool embedded_ = false;        // range(): only extents_ hold data
   std::vector<StoredExtent> extents_;  // embedded_: the data; stored relative to offset_
+  std::vector<uint64_t> xxh3_;         // empty, or extents_[i]'s checksum
+  enum : uint8_t { kUnchecked, kGood, kBad };
+  std::unique_ptr<std::atomic<uint8_t>[]> checked_;  // per extent, when xxh3_ is set
 };
 
 }  // namespace amber::block

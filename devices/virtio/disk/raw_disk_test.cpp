@@ -3,6 +3,9 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 
+#include <xxhash.h>
+
+#include <algorithm>
 #include <numeric>
 
 #include "virtio/disk/file_io.h"
@@ -195,6 +198,45 @@ TEST(RawDisk, RangeMappedReadsPackedExtents) {
   EXPECT_FALSE(past->read(kGiB, buf));
   EXPECT_THROW(RawDisk::range_mapped(0, 0, 8192, {{{0, 512}, ~0ull - 100}}, "x", "y"), Error);  // wraps
   EXPECT_THROW(RawDisk::range_mapped(0, 0, 8192, {{{4096, 512}, 0}, {{0, 512}, 4096}}, "x", "y"), Error);
+}
+
+// Issue 11: a byte flipped in an embedded disk's extent reached the resumed
+// guest (only `verify` read the checksums). With the extents' checksums the
+// first read of an extent checks all of it: a bad extent is an I/O error for
+// every read of it, a good one reads as before, and holes stay zeros.
+TEST(RawDisk, ExtentsWithChecksumsRefuseAChangedByte) {
+  TempDir dir;
+  auto a = pattern(8192, 3), b = pattern(4096, 4);
+  std::vector<uint8_t> file(a);
+  file.insert(file.end(), b.begin(), b.end());
+  std::string p = dir.write("image", file);
+  std::vector<StoredExtent> ext{{{0, 8192}, 0}, {{65536, 4096}, 8192}};
+  std::vector<uint64_t> sums{XXH3_64bits(a.data(), a.size()), XXH3_64bits(b.data(), b.size())};
+  auto open_disk = [&] {
+    int fd = ::open(p.c_str(), O_RDONLY);
+    EXPECT_GE(fd, 0);
+    auto d = RawDisk::range_mapped(fd, 0, 1 << 20, ext, "emb", "i", sums);
+    ::close(fd);
+    return d;
+  };
+  auto disk = open_disk();
+  std::vector<uint8_t> buf(512);
+  ASSERT_TRUE(disk->read(512, buf));
+  EXPECT_TRUE(std::equal(buf.begin(), buf.end(), a.begin() + 512));
+  ASSERT_TRUE(disk->read(65536, buf));
+  EXPECT_TRUE(std::equal(buf.begin(), buf.end(), b.begin()));
+
+  // One byte of the second extent changes on disk, away from what is read.
+  file[8192 + 4000] ^= 0x01;
+  p = dir.write("image", file);
+  auto changed = open_disk();
+  ASSERT_TRUE(changed->read(0, buf)) << "the first extent is intact";
+  EXPECT_FALSE(changed->read(65536, buf)) << "the changed extent served unchecked bytes";
+  EXPECT_FALSE(changed->read(65536 + 1024, buf)) << "a bad extent stays bad";
+  std::vector<uint8_t> hole(512, 0xff);
+  ASSERT_TRUE(changed->read(32768, hole));
+  EXPECT_EQ(hole, std::vector<uint8_t>(512, 0));
+  EXPECT_THROW(RawDisk::range_mapped(0, 0, 1 << 20, ext, "x", "y", {1}), Error);  // one sum for two extents
 }
 
 TEST(NormalizeExtents, MergesAndSorts) {
