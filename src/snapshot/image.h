@@ -6,6 +6,8 @@
 // as untrusted input: every offset, size, count and checksum is validated
 // before use, and every failure is an amber::Error naming the file and the bad
 // section.
+#include <sys/stat.h>
+
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -165,6 +167,10 @@ class Image {
   // (default: this host's RAM plus swap, host_memory_bytes()): a small
   // hostile image must not make a resume commit more than the host has.
   Mapping map_ram(size_t i, unsigned threads = 0, uint64_t host_bytes = 0) const;
+  // map_ram's checks without the mapping (lazy_ram.h maps zstd regions
+  // itself): region i exists, all the image's RAM fits `host_bytes`, the
+  // file still holds the region. Returns the file's stat.
+  struct stat check_ram_mappable(size_t i, uint64_t host_bytes = 0) const;
 
   // Guest bytes [offset, offset + out.size()) of RAM region i, read from the
   // file without mapping it (amber dump): every run or zstd chunk that

@@ -1,0 +1,318 @@
+// Lazy restore of zstd RAM regions through userfaultfd (lazy_ram.h).
+// userfaultfd: Documentation/admin-guide/mm/userfaultfd.rst; the calls used
+// are UFFDIO_API, UFFDIO_REGISTER (MODE_MISSING), UFFDIO_COPY, UFFDIO_WAKE.
+#include "snapshot/lazy_ram.h"
+
+#include <fcntl.h>
+#include <linux/userfaultfd.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include <fmt/core.h>
+
+#include "amber/error.h"
+#include "amber/log.h"
+#include "amber/thread_role.h"
+#include "snapshot/chunk_decoder.h"
+
+#ifndef USERFAULTFD_IOC_NEW
+#define USERFAULTFD_IOC_NEW _IO(0xAA, 0x00)  // uapi linux/userfaultfd.h, Linux 6.1
+#endif
+
+namespace amber::image {
+
+namespace {
+
+constexpr uint64_t kPage = 4096;
+
+[[noreturn]] void default_fatal(const std::string& message) {
+  log::error("lazy RAM restore: {}; the guest cannot run on without these bytes (amber verify names every bad "
+             "section)",
+             message);
+  run_fatal_cleanup();
+  ::_exit(1);
+}
+
+}  // namespace
+
+int open_userfaultfd(std::string& why) {
+  // Without UFFD_USER_MODE_ONLY: KVM's get_user_pages and a read() into
+  // guest memory fault in the kernel, and a user-mode-only userfaultfd
+  // would fail those with EFAULT instead of waiting (userfaultfd(2)).
+  int fd = static_cast<int>(::syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK));
+  if (fd < 0) {
+    int e1 = errno;
+    int dev = ::open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
+    if (dev < 0) {
+      why = fmt::format("userfaultfd(2): {}; /dev/userfaultfd: {}", std::strerror(e1), std::strerror(errno));
+      return -1;
+    }
+    fd = ::ioctl(dev, USERFAULTFD_IOC_NEW, O_CLOEXEC | O_NONBLOCK);
+    int e2 = errno;
+    ::close(dev);
+    if (fd < 0) {
+      why = fmt::format("userfaultfd(2): {}; /dev/userfaultfd: USERFAULTFD_IOC_NEW: {}", std::strerror(e1),
+                        std::strerror(e2));
+      return -1;
+    }
+  }
+  uffdio_api api{};
+  api.api = UFFD_API;
+  if (::ioctl(fd, UFFDIO_API, &api) < 0) {
+    why = fmt::format("UFFDIO_API: {}", std::strerror(errno));
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// ------------------------------------------------------------- mapping
+
+struct LazyMapper {
+  static ResumeRam map(const Image& img, LazyOptions opt);
+};
+
+namespace {
+
+// Registers the region's non-zero chunks, merged into runs of adjacent
+// chunks (each run is one VMA). False with `why` on failure; the caller
+// then unmaps `mem`, which drops any registration made.
+bool register_chunks(int uffd, const Mapping& mem, const Image::RamRegion& r, std::string& why) {
+  size_t j = 0;
+  while (j < r.chunks.size()) {
+    uint64_t from = r.chunks[j].offset, to = from;
+    for (; j < r.chunks.size() && r.chunks[j].offset == to; ++j) {
+      auto& c = r.chunks[j];
+      if (c.offset % kPage || c.length % kPage) {  // open() allows only page multiples; be sure
+        why = fmt::format("chunk at {} is not page aligned", c.offset);
+        return false;
+      }
+      to = c.offset + c.length;
+    }
+    uffdio_register reg{};
+    reg.range.start = reinterpret_cast<uint64_t>(mem.data()) + from;
+    reg.range.len = to - from;
+    reg.mode = UFFDIO_REGISTER_MODE_MISSING;
+    if (::ioctl(uffd, UFFDIO_REGISTER, &reg) < 0) {
+      why = fmt::format("UFFDIO_REGISTER of {} bytes: {}", to - from, std::strerror(errno));
+      return false;
+    }
+    if (!(reg.ioctls & (1ull << _UFFDIO_COPY))) {
+      why = "UFFDIO_COPY is not offered for anonymous memory";
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+ResumeRam LazyMapper::map(const Image& img, LazyOptions opt) {
+  ResumeRam out;
+  std::vector<LazyFill::Target> targets;
+  uint64_t zero_chunks = 0;
+  UniqueFd uffd;
+  bool tried = false, unavailable = false;
+  const auto& regions = img.ram_regions();
+  for (size_t i = 0; i < regions.size(); ++i) {
+    auto& r = regions[i];
+    if (!r.compressed() || unavailable) {
+      out.regions.push_back(img.map_ram(i, opt.eager_threads, opt.host_bytes));
+      continue;
+    }
+    img.check_ram_mappable(i, opt.host_bytes);
+    // Chunks left out of the file are all zero: anonymous memory already is.
+    zero_chunks += (r.size + r.chunk_size - 1) / r.chunk_size - r.chunks.size();
+    Mapping mem = Mapping::anonymous(r.size);
+    if (r.chunks.empty()) {
+      out.regions.push_back(std::move(mem));
+      continue;
+    }
+    std::string why;
+    if (!tried) {
+      tried = true;
+      int fd = opt.open_uffd ? opt.open_uffd(why) : open_userfaultfd(why);
+      if (fd >= 0) uffd.reset(fd);
+    }
+    if (!uffd || !register_chunks(uffd.get(), mem, r, why)) {
+      log::warn("{}: zstd RAM is decompressed before the guest starts (no lazy restore: {})", img.path(), why);
+      unavailable = true;
+      mem.reset();  // drops a partial registration with the pages
+      out.regions.push_back(img.map_ram(i, opt.eager_threads, opt.host_bytes));
+      continue;
+    }
+    for (size_t j = 0; j < r.chunks.size(); ++j)
+      targets.push_back({i, j, mem.data() + r.chunks[j].offset, r.chunks[j].length});
+    out.regions.push_back(std::move(mem));
+  }
+  if (unavailable) {
+    // Regions registered before the failure stay lazy only if the fill
+    // runs; simpler to decode them too: rebuild every zstd region eagerly.
+    targets.clear();
+    uffd.reset();  // closing drops every registration (no page was touched)
+    for (size_t i = 0; i < regions.size(); ++i)
+      if (regions[i].compressed() && !regions[i].chunks.empty()) {
+        out.regions[i].reset();
+        out.regions[i] = img.map_ram(i, opt.eager_threads, opt.host_bytes);
+      }
+    return out;
+  }
+  if (targets.empty()) return out;
+  std::sort(targets.begin(), targets.end(), [](auto& a, auto& b) { return a.host < b.host; });
+  out.lazy = true;
+  out.fill.reset(new LazyFill(img, std::move(uffd), std::move(targets), zero_chunks, std::move(opt)));
+  return out;
+}
+
+ResumeRam map_ram_lazily(const Image& img, LazyOptions opt) { return LazyMapper::map(img, std::move(opt)); }
+
+// ------------------------------------------------------------- the fill
+
+LazyFill::LazyFill(const Image& img, UniqueFd uffd, std::vector<Target> targets, uint64_t zero_chunks,
+                   LazyOptions opt)
+    : img_(img), uffd_(std::move(uffd)), targets_(std::move(targets)), opt_(std::move(opt)), zero_chunks_(zero_chunks) {
+  filled_.assign(targets_.size(), false);
+  left_ = targets_.size();
+  uint64_t biggest = 0;
+  for (auto& t : targets_) biggest = std::max(biggest, t.length);
+  buf_ = Mapping::anonymous(biggest, 0);
+  stop_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!stop_) throw SysError("eventfd (lazy RAM restore)", errno);
+  thread_ = std::thread([this] { run(); });
+}
+
+LazyFill::~LazyFill() {
+  if (thread_.joinable()) {
+    uint64_t one = 1;
+    (void)!::write(stop_.get(), &one, sizeof one);
+    thread_.join();
+  }
+}
+
+void LazyFill::wait() {
+  std::unique_lock lk(mu_);
+  cv_.wait(lk, [&] { return done_; });
+}
+
+bool LazyFill::done() const {
+  std::lock_guard lk(mu_);
+  return done_;
+}
+
+LazyFill::Stats LazyFill::stats() const {
+  return {targets_.size(), decoded_.load(), faults_.load(), fault_fills_.load(), zero_chunks_};
+}
+
+size_t LazyFill::target_of(uint64_t addr) const {
+  auto it = std::upper_bound(targets_.begin(), targets_.end(), addr,
+                             [](uint64_t a, const Target& t) { return a < reinterpret_cast<uint64_t>(t.host); });
+  if (it == targets_.begin()) return targets_.size();
+  --it;
+  if (addr - reinterpret_cast<uint64_t>(it->host) >= it->length) return targets_.size();
+  return static_cast<size_t>(it - targets_.begin());
+}
+
+void LazyFill::run() {
+  enter_thread_role(ThreadRole::kFill);
+  ChunkDecoder dec;
+  try {
+    while (left_ > 0) {
+      pollfd p[2] = {{uffd_.get(), POLLIN, 0}, {stop_.get(), POLLIN, 0}};
+      // Faults first; between them, one background chunk at a time, so a
+      // fault waits for at most one chunk's decompression.
+      int n = ::poll(p, 2, opt_.background ? 0 : -1);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        throw SysError("poll (lazy RAM restore)", errno);
+      }
+      if (p[1].revents) return;  // the destructor: the VM is gone
+      if (p[0].revents & POLLIN) {
+        serve_faults(dec);
+        continue;
+      }
+      if (p[0].revents) throw Error("the userfaultfd reported an error");
+      if (!opt_.background) continue;
+      while (next_ < targets_.size() && filled_[next_]) ++next_;
+      if (next_ < targets_.size()) fill(next_, dec);
+    }
+  } catch (const std::exception& e) {
+    (opt_.on_fatal ? opt_.on_fatal : default_fatal)(e.what());
+    return;  // on_fatal returned (tests): stop serving; faulting threads wait
+  }
+  // Every page of every registered chunk is present: closing the
+  // userfaultfd drops the registrations, and no fault can reach it again.
+  uffd_.reset();
+  std::lock_guard lk(mu_);
+  done_ = true;
+  cv_.notify_all();
+}
+
+void LazyFill::serve_faults(ChunkDecoder& dec) {
+  uffd_msg msgs[16];
+  for (;;) {
+    ssize_t n = ::read(uffd_.get(), msgs, sizeof msgs);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) return;
+    if (n < 0) throw SysError("read (userfaultfd)", errno);
+    for (size_t k = 0; k < static_cast<size_t>(n) / sizeof(uffd_msg); ++k) {
+      if (msgs[k].event != UFFD_EVENT_PAGEFAULT) continue;
+      faults_.fetch_add(1, std::memory_order_relaxed);
+      uint64_t addr = msgs[k].arg.pagefault.address & ~(kPage - 1);
+      size_t t = target_of(addr);
+      if (t < targets_.size() && !filled_[t]) {
+        fill(t, dec);
+        fault_fills_.fetch_add(1, std::memory_order_relaxed);
+      } else {
+        // Already copied in (a second thread faulted on the chunk before
+        // the copy woke it): wake it again, which costs nothing.
+        wake(addr, kPage);
+      }
+    }
+  }
+}
+
+void LazyFill::fill(size_t t, ChunkDecoder& dec) {
+  const Target& target = targets_[t];
+  // Decoded into a buffer, checked, then copied: a bad chunk never reaches
+  // guest memory, not even partly.
+  dec.decode(img_, target.region, target.chunk, buf_.data());
+  decoded_.fetch_add(1, std::memory_order_relaxed);
+  copy_in(target);
+  filled_[t] = true;
+  --left_;
+}
+
+void LazyFill::copy_in(const Target& t) {
+  uint64_t dst = reinterpret_cast<uint64_t>(t.host), done = 0;
+  while (done < t.length) {
+    uffdio_copy c{};
+    c.dst = dst + done;
+    c.src = reinterpret_cast<uint64_t>(buf_.data()) + done;
+    c.len = t.length - done;
+    if (::ioctl(uffd_.get(), UFFDIO_COPY, &c) == 0) break;
+    int e = errno;
+    if (c.copy > 0) done += static_cast<uint64_t>(c.copy);  // copied (and woken) up to a failing page
+    if (e == EAGAIN) continue;  // partly copied, or the address space changed: go on
+    if (e == EEXIST) {          // a page already present: it holds these bytes already
+      done += kPage;
+      continue;
+    }
+    throw SysError(fmt::format("UFFDIO_COPY of RAM region {} chunk {}", t.region, t.chunk), e);
+  }
+  wake(dst, t.length);  // a waiter on a page that was present (EEXIST) is woken too
+}
+
+void LazyFill::wake(uint64_t addr, uint64_t len) {
+  uffdio_range r{addr, len};
+  if (::ioctl(uffd_.get(), UFFDIO_WAKE, &r) < 0 && errno != ENOENT)
+    throw SysError("UFFDIO_WAKE", errno);
+}
+
+}  // namespace amber::image
