@@ -32,6 +32,10 @@ namespace {
 
 constexpr uint64_t kPage = 4096;
 
+// The guest memory was unmapped under the fill (UFFDIO_COPY: ENOENT, no
+// VMA): nothing can fault on it any more, so the thread just ends.
+struct MemoryGone {};
+
 [[noreturn]] void default_fatal(const std::string& message) {
   log::error("lazy RAM restore: {}; the guest cannot run on without these bytes (amber verify names every bad "
              "section)",
@@ -242,6 +246,8 @@ void LazyFill::run() {
       while (next_ < targets_.size() && filled_[next_]) ++next_;
       if (next_ < targets_.size()) fill(next_, dec);
     }
+  } catch (const MemoryGone&) {
+    return;
   } catch (const std::exception& e) {
     (opt_.on_fatal ? opt_.on_fatal : default_fatal)(e.what());
     return;  // on_fatal returned (tests): stop serving; faulting threads wait
@@ -304,6 +310,7 @@ void LazyFill::copy_in(const Target& t) {
       done += kPage;
       continue;
     }
+    if (e == ENOENT) throw MemoryGone{};  // unmapped: a resume that failed after map_ram_lazily
     throw SysError(fmt::format("UFFDIO_COPY of RAM region {} chunk {}", t.region, t.chunk), e);
   }
   wake(dst, t.length);  // a waiter on a page that was present (EEXIST) is woken too
