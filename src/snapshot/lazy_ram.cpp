@@ -224,8 +224,16 @@ size_t LazyFill::target_of(uint64_t addr) const {
 }
 
 void LazyFill::run() {
-  enter_thread_role(ThreadRole::kFill);
+  // Allocates before its filter is loaded: a thread's first malloc picks
+  // its arena, and glibc then counts the CPUs once per process by opening
+  // /sys/devices/system/cpu/online. In `amber resume` this thread is the
+  // first to start, so that openat would be its (seen under seccomp).
   ChunkDecoder dec;
+  dec.dctx = ZSTD_createDCtx();
+  uint64_t biggest = 0;
+  for (auto& t : targets_) biggest = std::max(biggest, img_.ram_regions()[t.region].chunks[t.chunk].frame_size);
+  dec.frame.reserve(biggest);
+  enter_thread_role(ThreadRole::kFill);
   try {
     while (left_ > 0) {
       pollfd p[2] = {{uffd_.get(), POLLIN, 0}, {stop_.get(), POLLIN, 0}};
