@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 
 #include <fmt/core.h>
@@ -187,6 +188,12 @@ LazyFill::LazyFill(const Image& img, UniqueFd uffd, std::vector<Target> targets,
   uint64_t biggest = 0;
   for (auto& t : targets_) biggest = std::max(biggest, t.length);
   buf_ = Mapping::anonymous(biggest, 0);
+  uint64_t frames = 0;
+  for (auto& t : targets_) frames = std::max(frames, img_.ram_regions()[t.region].chunks[t.chunk].frame_size);
+  dec_ = std::make_unique<ChunkDecoder>();
+  dec_->dctx = ZSTD_createDCtx();
+  if (!dec_->dctx) throw Error("zstd: out of memory");
+  dec_->frame.reserve(frames);  // decode() resizes within it: no allocation on the fill thread
   stop_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   if (!stop_) throw SysError("eventfd (lazy RAM restore)", errno);
   thread_ = std::thread([this] { run(); });
@@ -224,16 +231,19 @@ size_t LazyFill::target_of(uint64_t addr) const {
 }
 
 void LazyFill::run() {
-  // Allocates before its filter is loaded: a thread's first malloc picks
-  // its arena, and glibc then counts the CPUs once per process by opening
-  // /sys/devices/system/cpu/online. In `amber resume` this thread is the
-  // first to start, so that openat would be its (seen under seccomp).
-  ChunkDecoder dec;
-  dec.dctx = ZSTD_createDCtx();
-  uint64_t biggest = 0;
-  for (auto& t : targets_) biggest = std::max(biggest, img_.ram_regions()[t.region].chunks[t.chunk].frame_size);
-  dec.frame.reserve(biggest);
+  // glibc's malloc opens files in a thread: its first allocation makes the
+  // thread's arena and counts the CPUs once per process (openat of
+  // /sys/devices/system/cpu/online; in `amber resume` this thread is the
+  // first), and freeing a large block trims the arena's heap, which reads
+  // /proc/sys/vm/overcommit_memory once. Neither is in its filter (seen
+  // under seccomp): the arena is made before the filter is loaded, and the
+  // big buffers (zstd context, frame) are the constructor's, freed by the
+  // destructor on the thread that made them. What this thread still
+  // allocates is small (error texts).
+  void* volatile arena = std::malloc(64);  // volatile: the compiler may not drop the pair
+  std::free(arena);
   enter_thread_role(ThreadRole::kFill);
+  ChunkDecoder& dec = *dec_;
   try {
     while (left_ > 0) {
       pollfd p[2] = {{uffd_.get(), POLLIN, 0}, {stop_.get(), POLLIN, 0}};

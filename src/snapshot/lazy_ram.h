@@ -107,6 +107,7 @@ class LazyFill {
   size_t left_ = 0;              // targets not yet filled
   LazyOptions opt_;
   Mapping buf_;                  // one chunk, page aligned (UFFDIO_COPY's source)
+  std::unique_ptr<ChunkDecoder> dec_;  // made and freed on the main thread (run())
   std::atomic<uint64_t> decoded_{0}, faults_{0}, fault_fills_{0};
   uint64_t zero_chunks_ = 0;
   mutable std::mutex mu_;
