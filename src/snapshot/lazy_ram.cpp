@@ -47,7 +47,18 @@ struct MemoryGone {};
 
 }  // namespace
 
+namespace {
+std::atomic<int> g_kept_uffd{-1};
+}  // namespace
+
+void keep_userfaultfd_for_later() {
+  std::string why;
+  int fd = open_userfaultfd(why);
+  if (fd >= 0) g_kept_uffd.store(fd);
+}
+
 int open_userfaultfd(std::string& why) {
+  if (int kept = g_kept_uffd.exchange(-1); kept >= 0) return kept;
   // Without UFFD_USER_MODE_ONLY: KVM's get_user_pages and a read() into
   // guest memory fault in the kernel, and a user-mode-only userfaultfd
   // would fail those with EFAULT instead of waiting (userfaultfd(2)).

@@ -56,8 +56,14 @@ struct LazyOptions {
 };
 
 // userfaultfd(2), then /dev/userfaultfd (USERFAULTFD_IOC_NEW, Linux 6.1),
-// then UFFDIO_API; -1 and `why` when neither works.
+// then UFFDIO_API; -1 and `why` when neither works. Returns the one kept by
+// keep_userfaultfd_for_later() first, once.
 int open_userfaultfd(std::string& why);
+// Opens a userfaultfd now and keeps it for the next open_userfaultfd(): for
+// `--jail`, called as root just before the drop to the jail user (a
+// userfaultfd belongs to the process's memory, not to its credentials).
+// Quietly keeps nothing when none can be had.
+void keep_userfaultfd_for_later();
 
 class LazyFill {
  public:
