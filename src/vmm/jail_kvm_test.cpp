@@ -320,8 +320,8 @@ TEST(Jail, ASaveLandsInDirAndResumesJailed) {
   EXPECT_EQ(r.err.find("error"), std::string::npos) << r.transcript();
 }
 
-// A compressed image resumes jailed too: its RAM comes in lazily when the
-// jailed amber can still get a userfaultfd, else eagerly (one warning line;
+// A compressed image resumes jailed too, its RAM lazily: the userfaultfd
+// is made as root just before the drop to the jail user (no fallback line;
 // docs/image-format.md "Lazy restore of a zstd region").
 TEST(Jail, ACompressedImageResumesJailed) {
   REQUIRE_ROOT();
@@ -335,6 +335,7 @@ TEST(Jail, ACompressedImageResumesJailed) {
   r = lt::run({kAmber, "resume", "/vm.amber", "--jail", dir.path}, 60s);
   EXPECT_EQ(r.status, lt::ExitStatus::exited(0x55)) << r.transcript();
   EXPECT_EQ(r.err.find("error"), std::string::npos) << r.transcript();
+  EXPECT_EQ(r.err.find("decompressed before the guest starts"), std::string::npos) << r.transcript();
 }
 
 // Setup errors are one line and exit status 1; option errors are usage
