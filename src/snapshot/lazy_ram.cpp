@@ -8,6 +8,7 @@
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -191,31 +192,42 @@ ResumeRam map_ram_lazily(const Image& img, LazyOptions opt) { return LazyMapper:
 
 // ------------------------------------------------------------- the fill
 
+LazyFill::Worker::Worker(const Image& img, const std::vector<Target>& targets) {
+  uint64_t biggest = 0, frames = 0;
+  for (auto& t : targets) {
+    biggest = std::max(biggest, t.length);
+    frames = std::max(frames, img.ram_regions()[t.region].chunks[t.chunk].frame_size);
+  }
+  buf = Mapping::anonymous(biggest, 0);
+  dec = std::make_unique<ChunkDecoder>();
+  dec->dctx = ZSTD_createDCtx();
+  if (!dec->dctx) throw Error("zstd: out of memory");
+  dec->frame.reserve(frames);  // decode() resizes within it: no allocation on the fill threads
+}
+
+LazyFill::Worker::~Worker() = default;
+
 LazyFill::LazyFill(const Image& img, UniqueFd uffd, std::vector<Target> targets, uint64_t zero_chunks,
                    LazyOptions opt)
     : img_(img), uffd_(std::move(uffd)), targets_(std::move(targets)), opt_(std::move(opt)), zero_chunks_(zero_chunks) {
-  filled_.assign(targets_.size(), false);
-  left_ = targets_.size();
-  uint64_t biggest = 0;
-  for (auto& t : targets_) biggest = std::max(biggest, t.length);
-  buf_ = Mapping::anonymous(biggest, 0);
-  uint64_t frames = 0;
-  for (auto& t : targets_) frames = std::max(frames, img_.ram_regions()[t.region].chunks[t.chunk].frame_size);
-  dec_ = std::make_unique<ChunkDecoder>();
-  dec_->dctx = ZSTD_createDCtx();
-  if (!dec_->dctx) throw Error("zstd: out of memory");
-  dec_->frame.reserve(frames);  // decode() resizes within it: no allocation on the fill thread
+  in_ = std::make_unique<std::atomic<bool>[]>(targets_.size());
+  for (size_t t = 0; t < targets_.size(); ++t) in_[t].store(false);
+  left_.store(targets_.size());
+  faulter_ = std::make_unique<Worker>(img_, targets_);
   stop_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
-  if (!stop_) throw SysError("eventfd (lazy RAM restore)", errno);
-  thread_ = std::thread([this] { run(); });
+  bg_done_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!stop_ || !bg_done_) throw SysError("eventfd (lazy RAM restore)", errno);
+  if (opt_.background) background_worker_ = std::make_unique<Worker>(img_, targets_);
+  thread_ = std::thread([this] { serve(); });
+  if (opt_.background) background_ = std::thread([this] { fill_in_background(); });
 }
 
 LazyFill::~LazyFill() {
-  if (thread_.joinable()) {
-    uint64_t one = 1;
-    (void)!::write(stop_.get(), &one, sizeof one);
-    thread_.join();
-  }
+  stopping_.store(true);
+  uint64_t one = 1;
+  (void)!::write(stop_.get(), &one, sizeof one);
+  if (thread_.joinable()) thread_.join();
+  if (background_.joinable()) background_.join();  // unless serve() joined it
 }
 
 void LazyFill::wait() {
@@ -241,39 +253,41 @@ size_t LazyFill::target_of(uint64_t addr) const {
   return static_cast<size_t>(it - targets_.begin());
 }
 
-void LazyFill::run() {
-  // glibc's malloc opens files in a thread: its first allocation makes the
-  // thread's arena and counts the CPUs once per process (openat of
-  // /sys/devices/system/cpu/online; in `amber resume` this thread is the
-  // first), and freeing a large block trims the arena's heap, which reads
-  // /proc/sys/vm/overcommit_memory once. Neither is in its filter (seen
-  // under seccomp): the arena is made before the filter is loaded, and the
-  // big buffers (zstd context, frame) are the constructor's, freed by the
-  // destructor on the thread that made them. What this thread still
-  // allocates is small (error texts).
+// glibc's malloc opens files in a thread: its first allocation makes the
+// thread's arena and counts the CPUs once per process (openat of
+// /sys/devices/system/cpu/online; in `amber resume` a fill thread is the
+// first), and freeing a large block trims the arena's heap, which reads
+// /proc/sys/vm/overcommit_memory once. Neither is in the fill role's filter
+// (seen under seccomp): the arena is made before the filter is loaded, and
+// the big buffers (zstd context, frame, chunk) are the constructor's, freed
+// by the destructor on the thread that made them. What the fill threads
+// still allocate is small (error texts).
+static void enter_fill_role() {
   void* volatile arena = std::malloc(64);  // volatile: the compiler may not drop the pair
   std::free(arena);
   enter_thread_role(ThreadRole::kFill);
-  ChunkDecoder& dec = *dec_;
+}
+
+// The fault server: it owns the userfaultfd, serves every fault at once
+// (decompressing the chunk itself if it is not in yet) and closes it when
+// every chunk is in.
+void LazyFill::serve() {
+  enter_fill_role();
   try {
-    while (left_ > 0) {
-      pollfd p[2] = {{uffd_.get(), POLLIN, 0}, {stop_.get(), POLLIN, 0}};
-      // Faults first; between them, one background chunk at a time, so a
-      // fault waits for at most one chunk's decompression.
-      int n = ::poll(p, 2, opt_.background ? 0 : -1);
+    while (left_.load() > 0) {
+      pollfd p[3] = {{uffd_.get(), POLLIN, 0}, {stop_.get(), POLLIN, 0}, {bg_done_.get(), POLLIN, 0}};
+      int n = ::poll(p, 3, -1);
       if (n < 0) {
         if (errno == EINTR) continue;
         throw SysError("poll (lazy RAM restore)", errno);
       }
       if (p[1].revents) return;  // the destructor: the VM is gone
-      if (p[0].revents & POLLIN) {
-        serve_faults(dec);
-        continue;
+      if (p[0].revents & POLLIN) serve_faults();
+      else if (p[0].revents) throw Error("the userfaultfd reported an error");
+      if (p[2].revents) {
+        uint64_t v;
+        (void)!::read(bg_done_.get(), &v, sizeof v);
       }
-      if (p[0].revents) throw Error("the userfaultfd reported an error");
-      if (!opt_.background) continue;
-      while (next_ < targets_.size() && filled_[next_]) ++next_;
-      if (next_ < targets_.size()) fill(next_, dec);
     }
   } catch (const MemoryGone&) {
     return;
@@ -281,15 +295,19 @@ void LazyFill::run() {
     (opt_.on_fatal ? opt_.on_fatal : default_fatal)(e.what());
     return;  // on_fatal returned (tests): stop serving; faulting threads wait
   }
-  // Every page of every registered chunk is present: closing the
-  // userfaultfd drops the registrations, and no fault can reach it again.
+  // Every page of every registered chunk is present. The background thread
+  // may still be copying a chunk that a fault brought in meanwhile: it
+  // stops before its next one, and only then is the userfaultfd closed
+  // (dropping the registrations; no fault can reach it again).
+  stopping_.store(true);
+  if (background_.joinable()) background_.join();
   uffd_.reset();
   std::lock_guard lk(mu_);
   done_ = true;
   cv_.notify_all();
 }
 
-void LazyFill::serve_faults(ChunkDecoder& dec) {
+void LazyFill::serve_faults() {
   uffd_msg msgs[16];
   for (;;) {
     ssize_t n = ::read(uffd_.get(), msgs, sizeof msgs);
@@ -301,11 +319,11 @@ void LazyFill::serve_faults(ChunkDecoder& dec) {
       faults_.fetch_add(1, std::memory_order_relaxed);
       uint64_t addr = msgs[k].arg.pagefault.address & ~(kPage - 1);
       size_t t = target_of(addr);
-      if (t < targets_.size() && !filled_[t]) {
-        fill(t, dec);
+      if (t < targets_.size() && !in_[t].load()) {
+        fill(t, *faulter_);
         fault_fills_.fetch_add(1, std::memory_order_relaxed);
       } else {
-        // Already copied in (a second thread faulted on the chunk before
+        // Already copied in (another thread faulted on the chunk before
         // the copy woke it): wake it again, which costs nothing.
         wake(addr, kPage);
       }
@@ -313,23 +331,45 @@ void LazyFill::serve_faults(ChunkDecoder& dec) {
   }
 }
 
-void LazyFill::fill(size_t t, ChunkDecoder& dec) {
+// The background pass: the chunks nobody touched, in guest order, at the
+// lowest priority (nice 19), so it takes the CPU from the guest's vCPUs as
+// little as the scheduler allows. A chunk it and the fault server both
+// bring in is copied once: the second copy finds the pages present.
+void LazyFill::fill_in_background() {
+  // Before the filter: setpriority is not in it.
+  (void)::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), 19);
+  enter_fill_role();
+  try {
+    for (size_t t = 0; t < targets_.size() && !stopping_.load(); ++t)
+      if (!in_[t].load()) fill(t, *background_worker_);
+  } catch (const MemoryGone&) {
+  } catch (const std::exception& e) {
+    (opt_.on_fatal ? opt_.on_fatal : default_fatal)(e.what());
+    return;
+  }
+  uint64_t one = 1;
+  (void)!::write(bg_done_.get(), &one, sizeof one);
+}
+
+void LazyFill::fill(size_t t, Worker& w) {
   const Target& target = targets_[t];
   // Decoded into a buffer, checked, then copied: a bad chunk never reaches
   // guest memory, not even partly.
-  dec.decode(img_, target.region, target.chunk, buf_.data());
+  w.dec->decode(img_, target.region, target.chunk, w.buf.data());
   decoded_.fetch_add(1, std::memory_order_relaxed);
-  copy_in(target);
-  filled_[t] = true;
-  --left_;
+  copy_in(target, w.buf.data());
+  if (!in_[t].exchange(true) && left_.fetch_sub(1) == 1) {
+    uint64_t one = 1;  // the last chunk: the fault server closes up
+    (void)!::write(bg_done_.get(), &one, sizeof one);
+  }
 }
 
-void LazyFill::copy_in(const Target& t) {
+void LazyFill::copy_in(const Target& t, const uint8_t* src) {
   uint64_t dst = reinterpret_cast<uint64_t>(t.host), done = 0;
   while (done < t.length) {
     uffdio_copy c{};
     c.dst = dst + done;
-    c.src = reinterpret_cast<uint64_t>(buf_.data()) + done;
+    c.src = reinterpret_cast<uint64_t>(src) + done;
     c.len = t.length - done;
     if (::ioctl(uffd_.get(), UFFDIO_COPY, &c) == 0) break;
     int e = errno;

@@ -4,11 +4,11 @@
 //
 // A zstd region becomes anonymous memory. Its all-zero chunks (left out of
 // the file) are never touched: anonymous memory reads as zero. The others
-// are registered with a userfaultfd (UFFDIO_REGISTER_MODE_MISSING); one
+// are registered with a userfaultfd (UFFDIO_REGISTER_MODE_MISSING); a
 // "fill" thread decompresses the chunk holding a faulting address, checks
-// both its checksums and copies it in whole (UFFDIO_COPY), and between
-// faults fills the remaining chunks in order. When every chunk is in it
-// closes the userfaultfd and ends. Faults from KVM (a vCPU's EPT fault),
+// both its checksums and copies it in whole (UFFDIO_COPY), and a second one
+// at nice 19 fills the remaining chunks in order. When every chunk is in,
+// the userfaultfd is closed and both end. Faults from KVM (a vCPU's EPT fault),
 // from VMM threads and from system calls writing into guest memory all
 // wait on the same userfaultfd, so every reader sees the image's bytes.
 //
@@ -69,7 +69,7 @@ class LazyFill {
  public:
   struct Stats {
     uint64_t chunks = 0;         // non-zero chunks registered
-    uint64_t decoded = 0;        // chunks decompressed (each at most once)
+    uint64_t decoded = 0;        // chunks decompressed (at most once without the background pass)
     uint64_t faults = 0;         // fault messages read
     uint64_t fault_fills = 0;    // chunks filled because of a fault
     uint64_t zero_chunks = 0;    // chunks left out of the file: never touched
@@ -96,30 +96,40 @@ class LazyFill {
     uint8_t* host;    // where the chunk's bytes go
     uint64_t length;  // bytes (a page multiple)
   };
+  // What one fill thread decodes with, made and freed on the main thread
+  // (see enter_fill_role in lazy_ram.cpp).
+  struct Worker {
+    Worker(const Image& img, const std::vector<Target>& targets);
+    ~Worker();
+    Mapping buf;  // one chunk, page aligned (UFFDIO_COPY's source)
+    std::unique_ptr<ChunkDecoder> dec;
+  };
   LazyFill(const Image& img, UniqueFd uffd, std::vector<Target> targets, uint64_t zero_chunks, LazyOptions opt);
-  void run();
-  void serve_faults(ChunkDecoder& dec);
-  void fill(size_t t, ChunkDecoder& dec);
-  void copy_in(const Target& t);
+  void serve();
+  void serve_faults();
+  void fill_in_background();
+  void fill(size_t t, Worker& w);
+  void copy_in(const Target& t, const uint8_t* src);
   void wake(uint64_t addr, uint64_t len);
   size_t target_of(uint64_t addr) const;  // targets_.size() when none
 
   const Image& img_;
   UniqueFd uffd_;
-  UniqueFd stop_;  // eventfd: the destructor asks the thread to end
+  UniqueFd stop_;     // eventfd: the destructor asks the fault server to end
+  UniqueFd bg_done_;  // eventfd: the background pass ended, or the last chunk came in
   std::vector<Target> targets_;  // sorted by host address
-  std::vector<bool> filled_;     // fill thread only
-  size_t next_ = 0;              // the background pass's next target
-  size_t left_ = 0;              // targets not yet filled
+  std::unique_ptr<std::atomic<bool>[]> in_;  // per target: copied in
+  std::atomic<size_t> left_{0};              // targets not yet in
+  std::atomic<bool> stopping_{false};        // the background pass stops before its next chunk
   LazyOptions opt_;
-  Mapping buf_;                  // one chunk, page aligned (UFFDIO_COPY's source)
-  std::unique_ptr<ChunkDecoder> dec_;  // made and freed on the main thread (run())
+  std::unique_ptr<Worker> faulter_, background_worker_;
   std::atomic<uint64_t> decoded_{0}, faults_{0}, fault_fills_{0};
   uint64_t zero_chunks_ = 0;
   mutable std::mutex mu_;
   std::condition_variable cv_;
   bool done_ = false;
-  std::thread thread_;
+  std::thread background_;  // the background pass (LazyOptions::background)
+  std::thread thread_;      // the fault server
 };
 
 // Every RAM region of `img`, in order, and the fill serving the lazy ones
