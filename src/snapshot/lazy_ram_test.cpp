@@ -20,7 +20,7 @@ namespace {
 
 using testing::TempDir;
 
-constexpr size_t kChunk = 1 << 20;
+constexpr size_t kChunk = kChunkSize;  // the writer's
 constexpr size_t kChunks = 24;
 // Chunks holding data; the other 14 are all zero and left out of the file.
 const std::vector<size_t> kDataChunks = {0, 1, 3, 5, 6, 7, 12, 13, 20, 23};
