@@ -15,10 +15,11 @@ enum class ThreadRole {
   kSignals,  // the signalfd reader (src/cli/commands.cpp)
   kSave,     // image-writer workers (src/snapshot/parallel.h)
   kGdb,      // the gdb stub's socket (src/gdb/server.h)
+  kFill,     // a lazy zstd image's userfaultfd server (src/snapshot/lazy_ram.h)
 };
-inline constexpr int kThreadRoleCount = 8;
+inline constexpr int kThreadRoleCount = 9;
 
-// "main", "vcpu", "io", "console", "api", "signals", "save", "gdb".
+// "main", "vcpu", "io", "console", "api", "signals", "save", "gdb", "fill".
 const char* thread_role_name(ThreadRole role) noexcept;
 
 using ThreadStartHook = void (*)(ThreadRole role);

@@ -19,6 +19,7 @@ const char* thread_role_name(ThreadRole role) noexcept {
     case ThreadRole::kSignals: return "signals";
     case ThreadRole::kSave: return "save";
     case ThreadRole::kGdb: return "gdb";
+    case ThreadRole::kFill: return "fill";
   }
   return "?";
 }

@@ -350,10 +350,10 @@ bool holds_linux_guest(const image::Image& img) {
 
 // --jail DIR: first of all, while amber is single-threaded; every path on
 // the command line is then resolved inside DIR (docs/security.md "The jail").
-void maybe_enter_jail(const sandbox::JailConfig& jail) {
+void maybe_enter_jail(const sandbox::JailConfig& jail, void (*before_drop)() = nullptr) {
   if (jail.dir.empty()) return;
   kvm::read_backend_facts();  // remembered: the jail has no /sys (the Linux-guest check reads it)
-  sandbox::enter_jail(jail);
+  sandbox::enter_jail(jail, before_drop);
 }
 
 int cmd_run(const RunArgs& a) {
@@ -362,7 +362,9 @@ int cmd_run(const RunArgs& a) {
 }
 
 int cmd_resume(const ResumeArgs& a) {
-  maybe_enter_jail(a.jail);
+  // The jail user may not make a userfaultfd that serves KVM's faults: one
+  // made as root beforehand lets a --compress image resume lazily there too.
+  maybe_enter_jail(a.jail, image::keep_userfaultfd_for_later);
   Timings t(a.timings);
   block_stop_signals();
   sandbox::setup_seccomp(seccomp_mode_of(a.seccomp));

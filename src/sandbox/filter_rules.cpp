@@ -67,12 +67,14 @@ const Names kMainOnly = {
 
 constexpr unsigned long kKvmIoctlType = 0xAE;  // KVMIO, <linux/kvm.h>
 constexpr unsigned long kTtyIoctlType = 0x54;  // 'T': TCGETS, TCSETS, TIOCGWINSZ
+constexpr unsigned long kUffdIoctlType = 0xAA;  // UFFDIO, <linux/userfaultfd.h>
 
 struct RoleRules {
   Names calls;
   bool kvm_ioctls = false;    // ioctl type KVMIO
   bool tty_ioctls = false;    // every 'T' ioctl; otherwise only TCSETS (the fatal path's terminal restore)
   bool irq_line = false;      // the one KVM ioctl KVM_IRQ_LINE (a level interrupt)
+  bool uffd_ioctls = false;   // ioctl type UFFDIO (UFFDIO_COPY, UFFDIO_WAKE)
   bool threads = false;       // clone(CLONE_THREAD); prctl(PR_SET_NAME, PR_SET_NO_NEW_PRIVS) for children
   bool save_writer = false;   // glibc's fork() exactly, for the background save's child (it keeps this filter)
 };
@@ -111,6 +113,15 @@ RoleRules rules_for(ThreadRole role) {
     case ThreadRole::kSave:
       append(r.calls, kBlockIo);
       append(r.calls, {"mincore"});
+      break;
+    case ThreadRole::kFill:
+      // Started by the resume before the main thread's filter is loaded, so
+      // nothing is inherited: it waits on its userfaultfd and a stop eventfd
+      // (poll), reads fault messages (read), reads zstd frames from the
+      // image (pread64) and copies chunks in (UFFDIO_COPY, UFFDIO_WAKE). The
+      // userfaultfd itself was made and registered by the main thread first.
+      append(r.calls, {"pread64", "poll", "ppoll"});
+      r.uffd_ioctls = true;
       break;
     case ThreadRole::kMain:
       // The main thread starts the vCPU, I/O, console and save threads after
@@ -169,6 +180,10 @@ std::vector<sock_filter> compile_filter(ThreadRole role, bool log_mode) {
              "ioctl rule");
   if (r.irq_line && !r.kvm_ioctls)
     check_rc(seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1, SCMP_A1(SCMP_CMP_EQ, KVM_IRQ_LINE)),
+             "ioctl rule");
+  if (r.uffd_ioctls)
+    check_rc(seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
+                              SCMP_A1(SCMP_CMP_MASKED_EQ, 0xff00, kUffdIoctlType << 8)),
              "ioctl rule");
   if (r.tty_ioctls)
     check_rc(seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,

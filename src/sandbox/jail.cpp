@@ -250,7 +250,7 @@ void point_tmpdir_into_jail() {
   ::setenv("TMPDIR", "/", 1);
 }
 
-void jail_child(const JailConfig& cfg, const std::string& root) {
+void jail_child(const JailConfig& cfg, const std::string& root, void (*before_drop)()) {
   // Descriptors inherited from whoever started amber could lead back out of
   // the jail (an open directory, fchdir); the console's stdio stays.
   ::close_range(3, UINT_MAX, 0);
@@ -260,6 +260,7 @@ void jail_child(const JailConfig& cfg, const std::string& root) {
   make_kvm_node(cfg, root);
   pivot_into(root);
   point_tmpdir_into_jail();
+  if (before_drop) before_drop();
   drop_user(cfg);
   set_limits(cfg);
   if (!restrict_with_landlock())
@@ -269,7 +270,7 @@ void jail_child(const JailConfig& cfg, const std::string& root) {
 
 }  // namespace
 
-void enter_jail(const JailConfig& cfg) {
+void enter_jail(const JailConfig& cfg, void (*before_drop)()) {
   // DIR as an absolute path without symbolic links: the mounts below name it.
   char* real = ::realpath(cfg.dir.c_str(), nullptr);
   if (!real) throw SysError("--jail " + cfg.dir, errno);
@@ -295,7 +296,7 @@ void enter_jail(const JailConfig& cfg) {
   pid_t child = ::fork();
   if (child < 0) throw SysError("--jail: fork", errno);
   if (child > 0) supervise(child, old);
-  jail_child(cfg, root);
+  jail_child(cfg, root, before_drop);
 }
 
 }  // namespace amber::sandbox

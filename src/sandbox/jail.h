@@ -36,6 +36,9 @@ inline constexpr unsigned kKvmMajor = 10, kKvmMinor = 232;
 // jailed, with SIGINT/SIGTERM/SIGHUP blocked (amber reads them from a
 // signalfd). Errors before the fork (DIR missing, not root) and in the child
 // (mknod, pivot, cgroup, uid) throw Error: one line, exit status 1.
-void enter_jail(const JailConfig& cfg);
+// `before_drop`, when given, runs in the child inside the jail just before
+// it drops root: what needs a privilege that the jail user lacks (resume:
+// a userfaultfd that serves KVM's faults, snapshot/lazy_ram.h).
+void enter_jail(const JailConfig& cfg, void (*before_drop)() = nullptr);
 
 }  // namespace amber::sandbox

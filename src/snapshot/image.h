@@ -6,6 +6,8 @@
 // as untrusted input: every offset, size, count and checksum is validated
 // before use, and every failure is an amber::Error naming the file and the bad
 // section.
+#include <sys/stat.h>
+
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -184,6 +186,10 @@ class Image {
   // mapping is returned (the guest would otherwise read unchecked bytes),
   // unless `check_records` (below) proves this file was checked before.
   Mapping map_ram(size_t i, unsigned threads = 0, uint64_t host_bytes = 0) const;
+  // map_ram's checks without the mapping (lazy_ram.h maps zstd regions
+  // itself): region i exists, all the image's RAM fits `host_bytes`, the
+  // file still holds the region. Returns the file's stat.
+  struct stat check_ram_mappable(size_t i, uint64_t host_bytes = 0) const;
 
   // Where map_ram looks up and notes files whose runs all matched
   // (checked_images.h). Default: none, every map_ram checks every run.

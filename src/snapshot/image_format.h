@@ -17,7 +17,10 @@ inline constexpr uint64_t kHeaderSize = 128;       // 1.0 header; later minors m
 inline constexpr uint64_t kHeaderMaxSize = kPageSize;
 inline constexpr uint64_t kDataStart = kPageSize;  // first data byte: the header owns page 0
 inline constexpr uint64_t kPieceMax = 4ull << 20;  // max bytes under one extent checksum
-inline constexpr uint64_t kChunkSize = 1ull << 20; // zstd frame: 1 MiB of guest RAM
+// zstd frame: 256 KiB of guest RAM. Small enough that a lazy resume's
+// fault decompresses little more than it needs (docs/image-format.md "Lazy
+// restore of a zstd region"; 1 MiB before), large enough to compress well.
+inline constexpr uint64_t kChunkSize = 256ull << 10;
 
 // Caps for untrusted input: far above any real VM, small enough that a
 // hostile image cannot make the reader allocate or loop without bound.

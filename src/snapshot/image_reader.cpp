@@ -16,6 +16,7 @@
 #include "snapshot/image_format.h"
 #include "snapshot/image_metadata.h"
 #include "snapshot/parallel.h"
+#include "snapshot/chunk_decoder.h"
 #include "snapshot/read_at.h"
 
 namespace amber::image {
@@ -232,36 +233,6 @@ std::vector<Extent> map_holes_anonymously(const Mapping& m, const std::vector<Ch
   return file_holes;
 }
 
-// Decompresses one zstd chunk of a RAM region into `dst` (chunk.length
-// bytes), checking both of its checksums. One per thread.
-struct ChunkDecoder {
-  ZSTD_DCtx* dctx = nullptr;
-  std::vector<uint8_t> frame;
-  ChunkDecoder() = default;
-  ChunkDecoder(const ChunkDecoder&) = delete;
-  ChunkDecoder& operator=(const ChunkDecoder&) = delete;
-  ~ChunkDecoder() { ZSTD_freeDCtx(dctx); }
-
-  void decode(const Image& img, size_t i, size_t j, uint8_t* dst) {
-    auto& r = img.ram_regions()[i];
-    auto& c = r.chunks[j];
-    auto what = fmt::format("RAM region {} chunk {}", i, j);
-    if (!dctx && !(dctx = ZSTD_createDCtx())) throw Error("zstd: out of memory");
-    frame.resize(c.frame_size);
-    read_at(img.fd(), frame.data(), c.frame_size, r.file_offset + c.frame_offset, img.path(), what);
-    if (xxh3(frame.data(), c.frame_size) != c.xxh3_frame)
-      throw Error(fmt::format("{}: {} (file offset {}): frame checksum mismatch", img.path(), what,
-                              r.file_offset + c.frame_offset));
-    // The destination bound is the chunk length from the validated table,
-    // never the frame's own content-size field.
-    size_t n = ZSTD_decompressDCtx(dctx, dst, c.length, frame.data(), c.frame_size);
-    if (ZSTD_isError(n) || n != c.length)
-      throw Error(fmt::format("{}: {}: bad zstd frame: {}", img.path(), what,
-                              ZSTD_isError(n) ? ZSTD_getErrorName(n) : fmt::format("{} bytes, want {}", n, c.length)));
-    if (xxh3(dst, c.length) != c.xxh3_raw) throw Error(fmt::format("{}: {}: data checksum mismatch", img.path(), what));
-  }
-};
-
 }  // namespace
 
 uint64_t Image::written_block_bytes() const {
@@ -294,7 +265,7 @@ uint64_t host_memory_bytes() {
   return (static_cast<uint64_t>(si.totalram) + si.totalswap) * si.mem_unit;
 }
 
-Mapping Image::map_ram(size_t i, unsigned threads, uint64_t host_bytes) const {
+struct stat Image::check_ram_mappable(size_t i, uint64_t host_bytes) const {
   if (i >= ram_.size()) throw Error(fmt::format("{}: no RAM region {} (image has {})", path_, i, ram_.size()));
   auto& r = ram_[i];
   uint64_t declared = 0;
@@ -310,6 +281,12 @@ Mapping Image::map_ram(size_t i, unsigned threads, uint64_t host_bytes) const {
   if (static_cast<uint64_t>(st.st_size) < r.file_offset + r.stored_size)
     throw Error(fmt::format("{}: truncated: RAM region {} ends at {}, file has {} bytes", path_, i,
                             r.file_offset + r.stored_size, st.st_size));
+  return st;
+}
+
+Mapping Image::map_ram(size_t i, unsigned threads, uint64_t host_bytes) const {
+  struct stat st = check_ram_mappable(i, host_bytes);
+  auto& r = ram_[i];
   if (!r.compressed()) {
     Mapping m = Mapping::file(fd_.get(), r.size, static_cast<off_t>(r.file_offset), PROT_READ | PROT_WRITE,
                               MAP_PRIVATE | MAP_NORESERVE);

@@ -111,7 +111,7 @@ TEST(Image, RoundTripRaw) {
 
 TEST(Image, CompressedRoundTrip) {
   Fixture f;
-  Mapping big = testing::make_ram(1024, {0, 5, 300, 301, 1023});  // 4 MiB: chunks 0, 1, 3
+  Mapping big = testing::make_ram(1024, {0, 5, 300, 301, 1023});  // 4 MiB: 256 KiB chunks 0, 4, 15
   f.in.ram.push_back({0x200000000ull, {big.data(), big.size()}});
   auto stats = write_image(f.dir.file("z.amber"), f.in, {.compress = true, .level = 3, .threads = 3});
   EXPECT_LT(stats.ram_stored_bytes, stats.ram_data_bytes);
@@ -119,9 +119,9 @@ TEST(Image, CompressedRoundTrip) {
   EXPECT_EQ(img.machine(), f.in.machine);
   auto& r = img.ram_regions()[2];
   EXPECT_TRUE(r.compressed());
-  EXPECT_EQ(r.chunk_size, 1u << 20);
+  EXPECT_EQ(r.chunk_size, 256u << 10);
   ASSERT_EQ(r.chunks.size(), 3u);
-  EXPECT_EQ(r.chunks[2].offset, 3u << 20);
+  EXPECT_EQ(r.chunks[2].offset, 15u << 18);
   EXPECT_TRUE(img.ram_regions()[1].chunks.empty());
   expect_ram_equal(img, 0, f.low);
   expect_ram_equal(img, 1, f.high);

@@ -320,6 +320,24 @@ TEST(Jail, ASaveLandsInDirAndResumesJailed) {
   EXPECT_EQ(r.err.find("error"), std::string::npos) << r.transcript();
 }
 
+// A compressed image resumes jailed too, its RAM lazily: the userfaultfd
+// is made as root just before the drop to the jail user (no fallback line;
+// docs/image-format.md "Lazy restore of a zstd region").
+TEST(Jail, ACompressedImageResumesJailed) {
+  REQUIRE_ROOT();
+  JailDir dir;
+  ASSERT_FALSE(dir.path.empty());
+  auto r = lt::run({kAmber, "run", "--bare", "/saveexit.bin", "--debug-exit", "--jail", dir.path, "--save",
+                    "/vm.amber", "--compress", "--then", "continue"},
+                   60s);
+  EXPECT_EQ(r.status, lt::ExitStatus::exited(0x55)) << r.transcript();
+  ASSERT_TRUE(fs::exists(dir.path + "/vm.amber")) << r.transcript();
+  r = lt::run({kAmber, "resume", "/vm.amber", "--jail", dir.path}, 60s);
+  EXPECT_EQ(r.status, lt::ExitStatus::exited(0x55)) << r.transcript();
+  EXPECT_EQ(r.err.find("error"), std::string::npos) << r.transcript();
+  EXPECT_EQ(r.err.find("decompressed before the guest starts"), std::string::npos) << r.transcript();
+}
+
 // Setup errors are one line and exit status 1; option errors are usage
 // errors (2). Before any namespace exists, so nothing needs cleaning up.
 TEST(Jail, ErrorsAreOneClearLine) {

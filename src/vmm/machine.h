@@ -21,6 +21,7 @@
 #include "firmware/boot_result.h"
 #include "hv/hypervisor.h"
 #include "snapshot/image.h"
+#include "snapshot/lazy_ram.h"
 #include "virtio/disk/disk_backend.h"
 #include "virtio/p9/share_spec.h"
 #include "vmm/console.h"
@@ -188,6 +189,18 @@ class Machine {
   // The image a resumed VM came from; it must outlive the Machine.
   void set_origin(const image::Image* img) { origin_ = img; }
   const image::Image* origin() const { return origin_; }
+  // The fill of RAM still decompressed lazily from a zstd image (resume,
+  // lazy_ram.h); destroyed before the memory it fills.
+  void set_lazy_fill(std::unique_ptr<image::LazyFill> fill) { lazy_fill_ = std::move(fill); }
+  // Returns once all of guest RAM is in (at once when nothing is lazy).
+  // What must see all of RAM without faulting it in calls it first: a save
+  // (its scan takes unpopulated pages for zero; the background save's child
+  // would lose the userfaultfd at fork) and an in-place reset. Guest-memory
+  // accesses from VMM threads (devices, gdb) need not: they fault and are
+  // served like a vCPU's. Main loop only; the guest runs meanwhile.
+  void wait_for_lazy_ram();
+  // The fill still in progress, or null (tests read its counters).
+  const image::LazyFill* lazy_fill() const { return lazy_fill_.get(); }
 
   // Starts the vCPU and I/O threads and waits until the guest stops or a
   // save with then=exit completes.
@@ -271,6 +284,7 @@ class Machine {
   hv::Hypervisor& hv_;
   MachineConfig config_;
   GuestMemory memory_;
+  std::unique_ptr<image::LazyFill> lazy_fill_;  // after memory_: destroyed before it
   std::unique_ptr<hv::Vm> vm_;
   std::vector<std::unique_ptr<hv::Vcpu>> vcpus_;
   std::vector<std::unique_ptr<VcpuThread>> threads_;

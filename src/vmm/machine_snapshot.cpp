@@ -117,6 +117,9 @@ bool Machine::can_save_in_background() const {
 SaveResult Machine::save_image(const std::string& path, bool compress, bool stay_paused) {
   // Before pausing or opening `path`: a refused save leaves an earlier image intact.
   if (std::string why = save_refusal(); !why.empty()) throw Error(fmt::format("save refused: {}", why));
+  // Before the clock starts: the guest runs on while the rest of a lazy
+  // image's RAM comes in, and the pause is not longer for it.
+  wait_for_lazy_ram();
   auto t0 = std::chrono::steady_clock::now();
   auto ms_since = [&t0] {
     return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
@@ -186,9 +189,18 @@ SaveResult Machine::save_image(const std::string& path, bool compress, bool stay
   return r;
 }
 
+void Machine::wait_for_lazy_ram() {
+  if (!lazy_fill_) return;
+  lazy_fill_->wait();
+  lazy_fill_.reset();
+}
+
 double Machine::reset_to_origin() {
-  auto t0 = std::chrono::steady_clock::now();
   if (!origin_) throw Error("reset needs a VM resumed from an image; this one was booted");
+  // The reset copies over every page; a fill still running would copy
+  // the image's bytes over the reset's (or find them present) meanwhile.
+  wait_for_lazy_ram();
+  auto t0 = std::chrono::steady_clock::now();
   const auto& img_ram = origin_->ram_regions();
   const auto& regions = memory_.regions();
   if (img_ram.size() != regions.size()) throw Error("reset: the guest memory layout does not match the image");

@@ -25,8 +25,13 @@ std::unique_ptr<Machine> resume_machine(hv::Hypervisor& hv, const image::Image& 
     if (!known) throw UsageError(fmt::format("resume: --disk-overlay: the image has no disk '{}'", name));
   }
 
+  // zstd regions are filled lazily (lazy_ram.h): the guest starts at once.
+  auto ram = image::map_ram_lazily(img, opts.lazy);
   GuestMemory mem;
-  for (size_t i = 0; i < img.ram_regions().size(); ++i) mem.add_region(img.ram_regions()[i].gpa, img.map_ram(i));
+  for (size_t i = 0; i < img.ram_regions().size(); ++i) mem.add_region(img.ram_regions()[i].gpa, std::move(ram.regions[i]));
+  // Declared after `mem`: when a later step throws, the fill stops before
+  // the memory it fills is unmapped.
+  std::unique_ptr<image::LazyFill> fill = std::move(ram.fill);
   mark("map RAM");
 
   std::vector<std::unique_ptr<block::DiskBackend>> disks;
@@ -62,6 +67,7 @@ std::unique_ptr<Machine> resume_machine(hv::Hypervisor& hv, const image::Image& 
   m->restore_state(img.machine());
   mark("restore state");
   m->set_origin(&img);  // for an in-place reset (docs/api.md)
+  m->set_lazy_fill(std::move(fill));
   return m;
 }
 

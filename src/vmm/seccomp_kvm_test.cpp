@@ -89,6 +89,22 @@ TEST(Seccomp, EveryThreadOfARunningVmIsFilteredAndItStillSavesAndStops) {
   EXPECT_EQ(vm.err().find("seccomp"), std::string::npos) << vm.transcript();
 }
 
+// A compressed image's RAM comes in through the fill thread under its own
+// filter (userfaultfd, pread64 of the frames): cowstorm checks all 32 MiB it
+// saved. No fallback line: the lazy path ran.
+TEST(Seccomp, ACompressedImageResumesLazilyUnderTheFillThreadsFilter) {
+  TempDir dir;
+  ASSERT_FALSE(dir.path.empty());
+  std::string img = dir.path + "/vm.amber";
+  auto first = lt::run({kAmber, "run", "--bare", kBare + "/cowstorm.bin", "--save", img, "--compress"}, 120s);
+  ASSERT_EQ(first.status, lt::ExitStatus::exited(0)) << first.transcript();
+  auto r = lt::run({kAmber, "resume", img}, 120s);
+  EXPECT_EQ(r.status, lt::ExitStatus::exited(0)) << r.transcript();
+  EXPECT_NE(r.out.find("cowstorm ok"), std::string::npos) << r.transcript();
+  EXPECT_EQ(r.err.find("seccomp"), std::string::npos) << r.transcript();
+  EXPECT_EQ(r.err.find("decompressed before the guest starts"), std::string::npos) << r.transcript();
+}
+
 // AMBER_TEST_FORBIDDEN_SYSCALL=ROLE makes that role's first thread call
 // mount(2) right after loading its filter.
 class ForbiddenCall : public ::testing::TestWithParam<const char*> {};
@@ -101,6 +117,12 @@ TEST_P(ForbiddenCall, IsNamedWithItsThreadAndStopsAmberWith159) {
   std::vector<std::string> argv = {kAmber, "run", "--bare", kBare + "/idle.bin"};
   if (role == "api") argv.insert(argv.end(), {"--api", dir.path + "/api.sock"});
   if (role == "gdb") argv.insert(argv.end(), {"--gdb", "unix:" + dir.path + "/gdb.sock"});
+  if (role == "fill") {
+    // The fill thread exists while a compressed image's RAM comes in (lazy_ram.h).
+    auto first = lt::run({kAmber, "run", "--bare", kBare + "/idle.bin", "--save", img, "--compress"}, 120s);
+    ASSERT_EQ(first.status, lt::ExitStatus::exited(0)) << first.transcript();
+    argv = {kAmber, "resume", img};
+  }
   std::string before;
   if (role == "save") {
     // The image a failed save must leave as it was.
@@ -128,7 +150,7 @@ TEST_P(ForbiddenCall, IsNamedWithItsThreadAndStopsAmberWith159) {
 }
 
 INSTANTIATE_TEST_SUITE_P(EachRole, ForbiddenCall,
-                         ::testing::Values("main", "vcpu", "io", "console", "api", "signals", "save", "gdb"),
+                         ::testing::Values("main", "vcpu", "io", "console", "api", "signals", "save", "gdb", "fill"),
                          [](const auto& info) { return std::string(info.param); });
 
 // lt::run_as, with what the command printed in *output.

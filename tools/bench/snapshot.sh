@@ -25,8 +25,11 @@
 #        restore: the same command line plus -incoming "exec:cat qimg", R
 #                 times, timed like amber's resume (QEMU prints nothing
 #                 comparable to "to KVM_RUN").
-# Runs alternate amber / QEMU. Prints every measurement, a table of medians
-# and the ratios amber/QEMU. Exits non-zero when any step fails.
+# Runs alternate amber / QEMU. Prints every measurement, a table of medians,
+# the ratios amber/QEMU and the ratios amber-zstd/amber-plain (issue 12 goal
+# 3: a --compress image resumes within 2x of a plain one, to the first
+# output and to the first command's answer). AMBER_BENCH_QEMU=0 leaves QEMU
+# out (amber only: a shorter run). Exits non-zero when any step fails.
 set -euo pipefail
 # shellcheck source=tools/bench/common.sh disable=SC2154
 . "$(dirname "$0")/common.sh"
@@ -34,11 +37,12 @@ set -euo pipefail
 reps=${1:-3}
 [[ $reps =~ ^[1-9][0-9]*$ ]] || bench_die "usage: $0 [R]"
 sizes=${AMBER_BENCH_SIZES:-256 2048}
+qemu=${AMBER_BENCH_QEMU:-1}
 
 bench_setup
 cp "$build/guest/snap.cpio.gz" "$work/"
 
-bench_inner reps="$reps" sizes="$sizes" <<'EOF'
+bench_inner reps="$reps" sizes="$sizes" qemu="$qemu" <<'EOF'
 # Lines printed: SNAP <vmm> <size> <metric> <value>
 cd "$w" || exit 1
 fail=0
@@ -110,12 +114,12 @@ qemu_restore() {  # size rep
 
 for s in $sizes; do
   amber_save "$s" plain
-  qemu_save "$s"
+  [ "$qemu" = 0 ] || qemu_save "$s"
   amber_save "$s" zstd --compress
   r=1
   while [ "$r" -le "$reps" ]; do
     amber_resume "$s" plain "$r"
-    qemu_restore "$s" "$r"
+    [ "$qemu" = 0 ] || qemu_restore "$s" "$r"
     amber_resume "$s" zstd "$r"
     r=$((r + 1))
   done
@@ -129,7 +133,7 @@ limit=$(( 60 + nsizes * (3 * 60 + reps * 3 * 20) ))
 bench_log "snapshot benchmark, sizes $sizes MiB, $reps restores each (limit ${limit}s)"
 rc=0
 # shellcheck disable=SC2046  # one word per --carry argument
-bench_sandbox --timeout "$limit" --mem 3072 --carry "$work" $(bench_qemu_carry) -- sh "$work/inner.sh" || rc=$?
+bench_sandbox --timeout "$limit" --mem 3072 --carry "$work" $([ "$qemu" = 0 ] || bench_qemu_carry) -- sh "$work/inner.sh" || rc=$?
 
 get() {  # vmm size metric -> median
   awk -v v="$1" -v s="$2" -v m="$3" '$1 == "SNAP" && $2 == v && $3 == s && $4 == m && $5 != "-" { print $5 }' "$work.out" | median
@@ -153,6 +157,9 @@ for s in $sizes; do
     "to tok-42 $(ratio "$(get amber-plain "$s" tok_ms)" "$(get qemu "$s" tok_ms)")"
   echo "  ratios amber-zstd/QEMU at ${s}M: file allocated $(ratio "$(get amber-zstd "$s" alloc_kib)" "$(get qemu "$s" alloc_kib)")," \
     "to tok-42 $(ratio "$(get amber-zstd "$s" tok_ms)" "$(get qemu "$s" tok_ms)")"
+  echo "  ratios amber-zstd/amber-plain at ${s}M (goal: at most 2): to KVM_RUN $(ratio "$(get amber-zstd "$s" kvmrun_ms)" "$(get amber-plain "$s" kvmrun_ms)")," \
+    "to output $(ratio "$(get amber-zstd "$s" output_ms)" "$(get amber-plain "$s" output_ms)")," \
+    "to tok-42 $(ratio "$(get amber-zstd "$s" tok_ms)" "$(get amber-plain "$s" tok_ms)")"
 done
 first=${sizes%% *} last=${sizes##* }
 if [ "$first" != "$last" ]; then
@@ -161,4 +168,5 @@ if [ "$first" != "$last" ]; then
 fi
 [ "$rc" = 0 ] || bench_die "sandbox run failed (status $rc)"
 grep -q '^SNAP amber-plain .* kvmrun_ms [0-9]' "$work.out" || bench_die "no amber resume results"
-grep -q '^SNAP qemu .* tok_ms [0-9]' "$work.out" || bench_die "no QEMU restore results"
+[ "$qemu" = 0 ] || grep -q '^SNAP qemu .* tok_ms [0-9]' "$work.out" || bench_die "no QEMU restore results"
+grep -q '^SNAP amber-zstd .* tok_ms [0-9]' "$work.out" || bench_die "no compressed-image resume results"
