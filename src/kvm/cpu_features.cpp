@@ -28,6 +28,12 @@ constexpr FeatureReg kFeatureRegs[] = {
     {0x7, 0, kEcx, 1u << 4},  // OSPKE
     {0x7, 0, kEdx, 0},
     {0x7, 1, kEax, 0},
+    // The XSAVE state components the guest may enable in XCR0 (SDM vol. 1
+    // 13.2; leaf 0xd.0 EAX:EDX): an image whose XSAVE area holds AVX-512
+    // or AMX state cannot be restored where the host has no such component
+    // (KVM_SET_XSAVE/KVM_SET_XCRS would fail with a bare EINVAL).
+    {0xd, 0, kEax, 0},
+    {0xd, 0, kEdx, 0},
     {0xd, 1, kEax, 0},  // XSAVEOPT, XSAVEC, XGETBV1, XSAVES
     {0x80000001, 0, kEcx, 1u << 2},  // SVM: hidden like VMX
     {0x80000001, 0, kEdx, 0},
@@ -57,6 +63,9 @@ constexpr Name kNames[] = {
     {0x7, 0, kEbx, 31, "avx512vl"},  {0x7, 0, kEcx, 1, "avx512vbmi"},  {0x7, 0, kEcx, 2, "umip"},
     {0x7, 0, kEcx, 3, "pku"},        {0x7, 0, kEcx, 8, "gfni"},        {0x7, 0, kEcx, 9, "vaes"},
     {0x7, 0, kEcx, 10, "vpclmulqdq"}, {0x7, 0, kEdx, 4, "fsrm"},       {0x7, 1, kEax, 4, "avx_vnni"},
+    {0xd, 0, kEax, 2, "xcr0.avx"},   {0xd, 0, kEax, 3, "xcr0.bndregs"}, {0xd, 0, kEax, 4, "xcr0.bndcsr"},
+    {0xd, 0, kEax, 5, "xcr0.opmask"}, {0xd, 0, kEax, 6, "xcr0.zmm_hi256"}, {0xd, 0, kEax, 7, "xcr0.hi16_zmm"},
+    {0xd, 0, kEax, 9, "xcr0.pkru"},  {0xd, 0, kEax, 17, "xcr0.xtilecfg"}, {0xd, 0, kEax, 18, "xcr0.xtiledata"},
     {0xd, 1, kEax, 0, "xsaveopt"},   {0xd, 1, kEax, 1, "xsavec"},      {0xd, 1, kEax, 3, "xsaves"},
     {0x80000001, 0, kEcx, 5, "abm"}, {0x80000001, 0, kEdx, 27, "rdtscp"}, {0x80000001, 0, kEdx, 26, "pdpe1gb"},
     {0x80000007, 0, kEdx, 8, "invtsc"},

@@ -38,5 +38,16 @@ TEST(CpuFeatures, ALeafTheHostLacksCountsAllItsBits) {
   EXPECT_EQ(missing_cpu_features(image, {}), (std::vector<std::string>{"invtsc (leaf 0x80000007 EDX bit 8)"}));
 }
 
+// Issue 11 (pre-flight): an image whose guest could enable AVX-512 state
+// in XCR0 names the components a host without them lacks.
+TEST(CpuFeatures, XsaveComponentsTheHostLacksAreNamed) {
+  std::vector<kvm_cpuid_entry2> image = {entry(0xd, 0, 0xe7, 0, 0, 0, true)};  // x87 SSE AVX opmask zmm
+  std::vector<kvm_cpuid_entry2> host = {entry(0xd, 0, 0x07, 0, 0, 0, true)};   // x87 SSE AVX
+  EXPECT_EQ(missing_cpu_features(image, host),
+            (std::vector<std::string>{"xcr0.opmask (leaf 0xd EAX bit 5)", "xcr0.zmm_hi256 (leaf 0xd EAX bit 6)",
+                                      "xcr0.hi16_zmm (leaf 0xd EAX bit 7)"}));
+  EXPECT_TRUE(missing_cpu_features(host, image).empty());
+}
+
 }  // namespace
 }  // namespace amber::kvm
