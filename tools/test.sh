@@ -132,7 +132,7 @@ kvm_suite() {
     local log="$log_dir/kvm-${label//@/-}.log" rc
     [ "$shards" -gt 1 ] && log="$log_dir/kvm-${label//@/-}-$((k + 1)).log"
     AMBER_SANDBOX=$where tools/kvm-sandbox.sh --needs "$needs" --amber "$root/$build/tools/amber" \
-        --timeout "${AMBER_KVM_TIMEOUT:-900}" --retries 4 \
+        --timeout "${AMBER_KVM_TIMEOUT:-900}" --retries 6 \
         --carry "$root/$build/tools/amber" --carry "$1" --carry "$root/$build/guest-tests/bare" \
         --carry "$root/$build/guest" ${extra_carry[@]+"${extra_carry[@]}"} \
         --env "AMBER_BIN=$root/$build/tools/amber" --env "AMBER_GUEST_DIR=$root/$build/guest" \
