@@ -361,16 +361,17 @@ RunResult run(std::vector<std::string> argv, Seconds timeout) {
 }
 
 int run_as(unsigned id, const std::vector<std::string>& argv, const std::string& cwd, const std::string& log,
-           Seconds timeout) {
+           Seconds timeout, const std::string& err_log) {
   pid_t pid = ::fork();
   if (pid < 0) return -1;
   if (pid == 0) {
     int null = ::open("/dev/null", O_RDONLY);
     int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0666);
-    if (null < 0 || out < 0 || (!cwd.empty() && ::chdir(cwd.c_str()) != 0)) _exit(120);
+    int err = err_log.empty() ? out : ::open(err_log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0666);
+    if (null < 0 || out < 0 || err < 0 || (!cwd.empty() && ::chdir(cwd.c_str()) != 0)) _exit(120);
     ::dup2(null, 0);
     ::dup2(out, 1);
-    ::dup2(out, 2);
+    ::dup2(err, 2);
     if (::setgroups(0, nullptr) != 0 || ::setgid(id) != 0 || ::setuid(id) != 0) _exit(121);
     std::vector<char*> args;
     for (auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));

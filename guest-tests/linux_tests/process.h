@@ -134,10 +134,11 @@ RunResult run(std::vector<std::string> argv, Seconds timeout = 60s);
 
 // Runs argv (argv[0] a path) as uid and gid `id`, with no supplementary
 // groups, in `cwd` (empty: this one), stdin /dev/null, stdout and stderr
-// into the file `log`. The exit status, 1000 + the signal that ended it, or
+// into the file `log`, or stderr into `err_log` where one is given (so that
+// amber's own lines cannot split the guest's serial output). The exit status, 1000 + the signal that ended it, or
 // -1 when it ran past `timeout` (then it is killed). The caller must be
 // root (the non-root tests, docs/security.md).
 int run_as(unsigned id, const std::vector<std::string>& argv, const std::string& cwd, const std::string& log,
-           Seconds timeout = 180s);
+           Seconds timeout = 180s, const std::string& err_log = "");
 
 }  // namespace lt
