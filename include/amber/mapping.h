@@ -53,15 +53,20 @@ class Mapping {
   ~Mapping() { reset(); }
 
   // Anonymous private read-write memory (lazily zero-filled by the kernel).
-  static Mapping anonymous(size_t len, int extra_flags = MAP_NORESERVE) {
-    void* p = ::mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | extra_flags, -1, 0);
+  // `at`: exactly there (MAP_FIXED), replacing what was mapped: a warm VM's
+  // reserved guest RAM (src/vmm/warm_vm.h); null: where the kernel likes.
+  static Mapping anonymous(size_t len, int extra_flags = MAP_NORESERVE, void* at = nullptr) {
+    if (at) extra_flags |= MAP_FIXED;
+    void* p = ::mmap(at, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | extra_flags, -1, 0);
     if (p == MAP_FAILED) throw SysError(fmt::format("mmap {} bytes", len), errno);
     return Mapping(p, len);
   }
 
-  // A file range mapped with the given protection and flags.
-  static Mapping file(int fd, size_t len, off_t offset, int prot, int flags) {
-    void* p = ::mmap(nullptr, len, prot, flags, fd, offset);
+  // A file range mapped with the given protection and flags (`at` as for
+  // anonymous()).
+  static Mapping file(int fd, size_t len, off_t offset, int prot, int flags, void* at = nullptr) {
+    if (at) flags |= MAP_FIXED;
+    void* p = ::mmap(at, len, prot, flags, fd, offset);
     if (p == MAP_FAILED) throw SysError(fmt::format("mmap {} bytes of fd at offset {}", len, offset), errno);
     return Mapping(p, len);
   }
@@ -69,6 +74,12 @@ class Mapping {
   uint8_t* data() const noexcept { return addr_; }
   size_t size() const noexcept { return len_; }
   explicit operator bool() const noexcept { return addr_ != nullptr; }
+
+  // Gives the mapping up without unmapping it (someone maps over it).
+  void* release() noexcept {
+    len_ = 0;
+    return std::exchange(addr_, nullptr);
+  }
 
   void reset() noexcept {
     if (addr_) ::munmap(addr_, len_);

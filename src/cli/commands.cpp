@@ -11,6 +11,7 @@
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <mutex>
 #include <optional>
 #include <thread>
 
@@ -28,6 +29,7 @@
 #include "cli/doctor.h"
 #include "cli/exec_command.h"
 #include "cli/options.h"
+#include "cli/pool.h"
 #include "cli/timings.h"
 #include "exec/kconfig.h"
 #include "firmware/kernel_loader.h"
@@ -361,11 +363,46 @@ int cmd_run(const RunArgs& a) {
   return boot_and_run(a, {}).exit_status();
 }
 
+// In a pool worker (cli/pool.h): stops the VM when the client that asked
+// for it goes away (its connection reads end of file), as a signal to a
+// plain `amber resume` would. The reader thread may outlive this object.
+class ClientGoneWatch {
+ public:
+  ClientGoneWatch(int conn, vmm::Machine& m) : state_(std::make_shared<State>()) {
+    state_->m = &m;
+    std::thread([conn, state = state_] {
+      enter_thread_role(ThreadRole::kSignals);
+      char b[64];
+      for (;;) {
+        ssize_t n = ::read(conn, b, sizeof b);
+        if (n > 0 || (n < 0 && errno == EINTR)) continue;
+        break;
+      }
+      std::lock_guard lk(state->mu);
+      if (state->m) state->m->request_stop(vmm::StopReason::kSignal, "the pool client went away");
+    }).detach();
+  }
+  ~ClientGoneWatch() {
+    std::lock_guard lk(state_->mu);
+    state_->m = nullptr;
+  }
+
+ private:
+  struct State {
+    std::mutex mu;
+    vmm::Machine* m = nullptr;
+  };
+  std::shared_ptr<State> state_;
+};
+
 int cmd_resume(const ResumeArgs& a) {
   // The jail user may not make a userfaultfd that serves KVM's faults: one
   // made as root beforehand lets a --compress image resume lazily there too.
   maybe_enter_jail(a.jail, image::keep_userfaultfd_for_later);
-  Timings t(a.timings);
+  // A pool worker's resume: timed from its client's start, on a warm VM.
+  const PoolRequest* pool = current_pool_request();
+  Timings t(a.timings, pool ? pool->client_start : std::chrono::steady_clock::now());
+  if (pool) t.mark("pool hand-over");
   block_stop_signals();
   sandbox::setup_seccomp(seccomp_mode_of(a.seccomp));
   auto img = image::Image::open(a.image);
@@ -373,13 +410,26 @@ int cmd_resume(const ResumeArgs& a) {
   t.mark("open image");
   // A Linux guest would spin silently on a KVM that cannot run Linux;
   // bare-metal and multiboot guests run anywhere.
-  if (!a.force_kvm && holds_linux_guest(img)) require_linux_capable_kvm(kvm::KvmSystem::kDefaultPath);
-  kvm::KvmHypervisor hv;
+  if (!a.force_kvm && holds_linux_guest(img)) {
+    if (!pool) require_linux_capable_kvm(kvm::KvmSystem::kDefaultPath);
+    else if (!pool->linux_refusal.empty()) throw Error(pool->linux_refusal);
+  }
+  std::optional<kvm::KvmHypervisor> own_hv;
+  hv::Hypervisor& hv = pool ? *pool->hv : own_hv.emplace();
   vmm::Console console(STDIN_FILENO, STDOUT_FILENO);
   vmm::ResumeOptions ro{a.overlays, [&](const char* phase) { t.mark(phase); }};
+  std::string cold;
+  if (pool) {
+    ro.warm = pool->warm;
+    ro.cold = &cold;
+  }
   auto m = vmm::resume_machine(hv, img, ro, &console);
+  if (!cold.empty() && (a.timings || a.verbose))
+    fmt::print(stderr, "amber: pool: the warm VM does not fit this image ({}); a new VM was created\r\n", cold);
   if (auto why = vmm::take_image_lease(img.fd()); !why.empty())
     log::warn("{}: a change to the image while the VM runs will not be noticed (no read lease: {})", a.image, why);
+  std::optional<ClientGoneWatch> watch;
+  if (pool) watch.emplace(pool->conn, *m);
   return run_machine(*m, a.save, a.api, a.gdb, t, a.image).exit_status();
 }
 
@@ -463,7 +513,7 @@ int amber_main(const std::vector<std::string>& args) {
   try {
     Command c = parse_command_line(args);
     return std::visit(
-        [](auto& cmd) -> int {
+        [&args](auto& cmd) -> int {
           using T = std::decay_t<decltype(cmd)>;
           if constexpr (std::is_same_v<T, HelpArgs>) {
             fmt::print("{}", cmd.text);
@@ -471,7 +521,12 @@ int amber_main(const std::vector<std::string>& args) {
           } else if constexpr (std::is_same_v<T, RunArgs>) {
             return cmd_run(cmd);
           } else if constexpr (std::is_same_v<T, ResumeArgs>) {
+            // --pool: a warm VM of the pool runs it (in a pool worker this
+            // is that run).
+            if (!cmd.pool.empty() && !current_pool_request()) return resume_through_pool(cmd.pool, args);
             return cmd_resume(cmd);
+          } else if constexpr (std::is_same_v<T, PoolArgs>) {
+            return cmd_pool(cmd);
           } else if constexpr (std::is_same_v<T, InspectArgs>) {
             return cmd_inspect(cmd);
           } else if constexpr (std::is_same_v<T, DumpArgs>) {

@@ -16,6 +16,7 @@ Commands:
   doctor    which KVM this machine has, and whether Linux guests can run on it
   exec      boot a kernel over the host's files, run one command, exit with its status
   kconfig   print the kernel options amber run and amber exec need
+  pool      keep warm VMs ready for 'amber resume --pool'
 
 Options:
   -h, --help     show this help ('amber COMMAND --help' for a command)
@@ -138,7 +139,30 @@ is never modified. Console and exit status as with 'amber run'.
   --jail DIR, --jail-user UID[:GID], --jail-limit ..., --jail-cgroup PATH
                             run jailed, as with 'amber run'; IMAGE, overlays,
                             --save and --api are then paths inside DIR
+  --pool SOCKET             resume in a warm VM of 'amber pool SOCKET':
+                            its VM was created ahead, so only the image is
+                            mapped and the state restored; console, exit
+                            status and options as without it (not --jail)
   -h, --help                show this help
+)";
+
+inline constexpr const char* kPoolHelp = R"(Usage: amber pool SOCKET [--size N] [--cpus N] [--mem SIZE | --like IMAGE]
+
+Keeps N processes (default 2) each holding a warm VM: created with its
+irqchip, PIT, vCPUs and memory slots over reserved address space, waiting
+for an image. 'amber resume IMAGE --pool SOCKET' hands its terminal, working
+directory and options to one of them, which maps IMAGE into the prepared
+slots, restores state and runs the guest; its console, exit status and
+--timings are the resume's. The pool replaces each process it hands out.
+An image of another shape still resumes there, in a VM created on demand.
+Only the pool's own user (and root) may use the socket. SIGINT or SIGTERM
+end the pool; VMs already handed out run on.
+
+  --size N      warm VMs kept ready (1-64, default 2)
+  --cpus N      their vCPUs (default 1)
+  --mem SIZE    their RAM (default 256M)
+  --like IMAGE  take the vCPUs and RAM of IMAGE
+  -h, --help    show this help
 )";
 
 inline constexpr const char* kInspectHelp = R"(Usage: amber inspect IMAGE [--json]

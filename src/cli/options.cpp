@@ -258,11 +258,15 @@ Command parse_resume(ArgScanner& a) {
     else if (opt == "--verbose" || opt == "-v") { a.flag(); r.verbose = true; }
     else if (opt == "--force-kvm") { a.flag(); r.force_kvm = true; }
     else if (opt == "--seccomp") r.seccomp = parse_seccomp_option(a.value());
+    else if (opt == "--pool") r.pool = a.value();
     else if (!parse_save_option(a, opt, r.save) && !parse_gdb_option(a, opt, r.gdb) &&
              !parse_jail_option(a, opt, r.jail, jail_only))
       a.unknown(opt);
   }
   if (r.image.empty()) throw UsageError("resume: missing IMAGE (see 'amber resume --help')");
+  // The pool's processes are set up before any request: not in a jail made
+  // for this one (docs/pool.md).
+  if (!r.pool.empty() && !r.jail.dir.empty()) throw UsageError("resume: --pool and --jail cannot be combined");
   check_save("resume", r.save);
   check_api("resume", r.api);
   check_gdb("resume", r.gdb);
@@ -339,6 +343,28 @@ Command parse_ctl(ArgScanner& a) {
   return r;
 }
 
+Command parse_pool(ArgScanner& a) {
+  PoolArgs r;
+  bool shape_given = false;
+  while (!a.done()) {
+    auto o = a.next_option();
+    if (!o) {
+      if (!r.socket.empty()) throw UsageError(fmt::format("pool: unexpected argument '{}'", a.positional("argument")));
+      r.socket = a.positional("SOCKET");
+      continue;
+    }
+    if (is_help(*o)) return HelpArgs{kPoolHelp};
+    if (*o == "--size") r.size = uint32_t(parse_uint(a.value(), "pool: --size", 1, 64));
+    else if (*o == "--cpus") { r.cpus = uint32_t(parse_uint(a.value(), "--cpus", 1, 32)); shape_given = true; }
+    else if (*o == "--mem") { r.mem_bytes = parse_size(a.value(), "--mem"); shape_given = true; }
+    else if (*o == "--like") r.like = a.value();
+    else a.unknown(*o);
+  }
+  if (r.socket.empty()) throw UsageError("pool: missing SOCKET (see 'amber pool --help')");
+  if (!r.like.empty() && shape_given) throw UsageError("pool: --like IMAGE takes the vCPUs and RAM from IMAGE; drop --cpus/--mem");
+  return r;
+}
+
 Command parse_doctor(ArgScanner& a) {
   DoctorArgs r;
   while (!a.done()) {
@@ -371,6 +397,7 @@ Command parse_command_line(const std::vector<std::string>& argv) {
   if (cmd == "doctor") return parse_doctor(a);
   if (cmd == "exec") return parse_exec(a);
   if (cmd == "kconfig") return parse_kconfig(a);
+  if (cmd == "pool") return parse_pool(a);
   throw UsageError(fmt::format("unknown command '{}' (see 'amber --help')", cmd));
 }
 

@@ -71,6 +71,17 @@ struct ResumeArgs {
   bool force_kvm = false;  // --force-kvm: resume a Linux guest even where `amber doctor` says it cannot run
   std::string seccomp;     // as RunArgs::seccomp
   sandbox::JailConfig jail;  // as RunArgs::jail
+  std::string pool;        // --pool SOCKET: resumed by a warm VM of `amber pool` (docs/pool.md)
+};
+
+// amber pool SOCKET [--size N] [--cpus N] [--mem SIZE] [--like IMAGE]
+// (docs/pool.md): keeps `size` processes each holding a warm VM.
+struct PoolArgs {
+  std::string socket;
+  uint32_t size = 2;
+  uint32_t cpus = 1;
+  uint64_t mem_bytes = 256ull << 20;
+  std::string like;  // take cpus and mem from this image
 };
 
 struct InspectArgs {
@@ -119,7 +130,7 @@ struct HelpArgs {
 
 using Command =
     std::variant<HelpArgs, RunArgs, ResumeArgs, InspectArgs, VerifyArgs, DumpArgs, CtlArgs, DoctorArgs, ExecArgs,
-                 KconfigArgs>;
+                 KconfigArgs, PoolArgs>;
 
 Command parse_command_line(const std::vector<std::string>& argv);
 

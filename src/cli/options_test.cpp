@@ -228,6 +228,33 @@ TEST(Options, GdbEndpointsOnRunAndResume) {
   EXPECT_THROW(parse_command_line({"resume", "vm.amber", "--gdb-wait"}), UsageError);
 }
 
+// amber pool and resume --pool (issue 12 goal 2, docs/pool.md).
+TEST(Options, PoolAndResumeThroughIt) {
+  auto p = std::get<PoolArgs>(parse_command_line({"pool", "/run/p.sock"}));
+  EXPECT_EQ(p.socket, "/run/p.sock");
+  EXPECT_EQ(p.size, 2u);
+  EXPECT_EQ(p.cpus, 1u);
+  EXPECT_EQ(p.mem_bytes, 256ull << 20);
+  EXPECT_TRUE(p.like.empty());
+  p = std::get<PoolArgs>(parse_command_line({"pool", "p.sock", "--size", "8", "--cpus", "4", "--mem", "1G"}));
+  EXPECT_EQ(p.size, 8u);
+  EXPECT_EQ(p.cpus, 4u);
+  EXPECT_EQ(p.mem_bytes, 1ull << 30);
+  EXPECT_EQ(std::get<PoolArgs>(parse_command_line({"pool", "p.sock", "--like", "vm.amber"})).like, "vm.amber");
+  EXPECT_THROW(parse_command_line({"pool"}), UsageError);
+  EXPECT_THROW(parse_command_line({"pool", "a.sock", "b.sock"}), UsageError);
+  for (auto bad : {"0", "65", "x"}) EXPECT_THROW(parse_command_line({"pool", "p.sock", "--size", bad}), UsageError) << bad;
+  EXPECT_THROW(parse_command_line({"pool", "p.sock", "--like", "vm.amber", "--mem", "1G"}), UsageError);
+  EXPECT_TRUE(std::holds_alternative<HelpArgs>(parse_command_line({"pool", "--help"})));
+
+  auto r = std::get<ResumeArgs>(parse_command_line({"resume", "vm.amber", "--pool", "p.sock", "--timings"}));
+  EXPECT_EQ(r.pool, "p.sock");
+  EXPECT_TRUE(r.timings);
+  EXPECT_TRUE(std::get<ResumeArgs>(parse_command_line({"resume", "vm.amber"})).pool.empty());
+  EXPECT_THROW(parse_command_line({"resume", "vm.amber", "--pool"}), UsageError);
+  EXPECT_THROW(parse_command_line({"resume", "vm.amber", "--pool", "p.sock", "--jail", "/srv/j"}), UsageError);
+}
+
 // --jail and its options (issue 17 item 3, src/sandbox/jail.h).
 TEST(Options, JailDefaultsAndEveryOption) {
   auto plain = parse({"run", "--bare", "x.bin"});

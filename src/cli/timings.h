@@ -1,5 +1,6 @@
 #pragma once
-// --timings: named phases measured from the start of main(), printed on
+// --timings: named phases measured from the command's start (a pool
+// worker's: its client's, cli/pool.h), printed on
 // stderr as "amber: timings: open image 0.21 ms, map RAM 0.05 ms, ...".
 #include <chrono>
 #include <string>
@@ -12,7 +13,8 @@ namespace amber::cli {
 
 class Timings {
  public:
-  explicit Timings(bool enabled) : enabled_(enabled), start_(std::chrono::steady_clock::now()), last_(start_) {}
+  explicit Timings(bool enabled, std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now())
+      : enabled_(enabled), start_(start), last_(start_) {}
   void mark(std::string phase) {
     auto now = std::chrono::steady_clock::now();
     phases_.emplace_back(std::move(phase), std::chrono::duration<double, std::milli>(now - last_).count());

@@ -185,7 +185,9 @@ class Image {
   // raw: every run is read once and compared with its checksum before the
   // mapping is returned (the guest would otherwise read unchecked bytes),
   // unless `check_records` (below) proves this file was checked before.
-  Mapping map_ram(size_t i, unsigned threads = 0, uint64_t host_bytes = 0) const;
+  // `at`: map exactly there (MAP_FIXED over a warm VM's reserved range,
+  // src/vmm/warm_vm.h), which must be region i's size; null: anywhere.
+  Mapping map_ram(size_t i, unsigned threads = 0, uint64_t host_bytes = 0, void* at = nullptr) const;
   // map_ram's checks without the mapping (lazy_ram.h maps zstd regions
   // itself): region i exists, all the image's RAM fits `host_bytes`, the
   // file still holds the region. Returns the file's stat.

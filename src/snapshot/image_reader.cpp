@@ -284,12 +284,12 @@ struct stat Image::check_ram_mappable(size_t i, uint64_t host_bytes) const {
   return st;
 }
 
-Mapping Image::map_ram(size_t i, unsigned threads, uint64_t host_bytes) const {
+Mapping Image::map_ram(size_t i, unsigned threads, uint64_t host_bytes, void* at) const {
   struct stat st = check_ram_mappable(i, host_bytes);
   auto& r = ram_[i];
   if (!r.compressed()) {
     Mapping m = Mapping::file(fd_.get(), r.size, static_cast<off_t>(r.file_offset), PROT_READ | PROT_WRITE,
-                              MAP_PRIVATE | MAP_NORESERVE);
+                              MAP_PRIVATE | MAP_NORESERVE, at);
     // What the guest reads in a hole still mapped from the file must be
     // zero, which no checksum says: prove it (issue 11: a byte flipped in a
     // small RAM hole reached the guest). When the file allocates exactly the
@@ -312,7 +312,7 @@ Mapping Image::map_ram(size_t i, unsigned threads, uint64_t host_bytes) const {
     return m;
   }
 
-  Mapping mem = Mapping::anonymous(r.size);
+  Mapping mem = Mapping::anonymous(r.size, MAP_NORESERVE, at);
   unsigned workers = worker_count(threads, r.chunks.size());
   std::vector<ChunkDecoder> dec(workers);
   parallel_for(r.chunks.size(), workers, [&](size_t j, unsigned w) {

@@ -138,16 +138,19 @@ ResumeRam LazyMapper::map(const Image& img, LazyOptions opt) {
   UniqueFd uffd;
   bool tried = false, unavailable = false;
   const auto& regions = img.ram_regions();
+  if (!opt.place_at.empty() && opt.place_at.size() != regions.size())
+    throw Error(fmt::format("{}: {} RAM regions, {} places for them", img.path(), regions.size(), opt.place_at.size()));
+  auto at = [&](size_t i) { return opt.place_at.empty() ? nullptr : opt.place_at[i]; };
   for (size_t i = 0; i < regions.size(); ++i) {
     auto& r = regions[i];
     if (!r.compressed() || unavailable) {
-      out.regions.push_back(img.map_ram(i, opt.eager_threads, opt.host_bytes));
+      out.regions.push_back(img.map_ram(i, opt.eager_threads, opt.host_bytes, at(i)));
       continue;
     }
     img.check_ram_mappable(i, opt.host_bytes);
     // Chunks left out of the file are all zero: anonymous memory already is.
     zero_chunks += (r.size + r.chunk_size - 1) / r.chunk_size - r.chunks.size();
-    Mapping mem = Mapping::anonymous(r.size);
+    Mapping mem = Mapping::anonymous(r.size, MAP_NORESERVE, at(i));
     if (r.chunks.empty()) {
       out.regions.push_back(std::move(mem));
       continue;
@@ -162,7 +165,7 @@ ResumeRam LazyMapper::map(const Image& img, LazyOptions opt) {
       log::warn("{}: zstd RAM is decompressed before the guest starts (no lazy restore: {})", img.path(), why);
       unavailable = true;
       mem.reset();  // drops a partial registration with the pages
-      out.regions.push_back(img.map_ram(i, opt.eager_threads, opt.host_bytes));
+      out.regions.push_back(img.map_ram(i, opt.eager_threads, opt.host_bytes, at(i)));
       continue;
     }
     for (size_t j = 0; j < r.chunks.size(); ++j)
@@ -177,7 +180,7 @@ ResumeRam LazyMapper::map(const Image& img, LazyOptions opt) {
     for (size_t i = 0; i < regions.size(); ++i)
       if (regions[i].compressed() && !regions[i].chunks.empty()) {
         out.regions[i].reset();
-        out.regions[i] = img.map_ram(i, opt.eager_threads, opt.host_bytes);
+        out.regions[i] = img.map_ram(i, opt.eager_threads, opt.host_bytes, at(i));
       }
     return out;
   }

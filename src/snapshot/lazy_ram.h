@@ -53,6 +53,9 @@ struct LazyOptions {
   bool background = true;
   unsigned eager_threads = 0;  // the fallback's decompression threads (0: Image::map_ram's default)
   uint64_t host_bytes = 0;     // Image::map_ram's RAM check (0: this host's RAM plus swap)
+  // Where each RAM region goes (Image::map_ram's `at`): a warm VM's reserved
+  // ranges (src/vmm/warm_vm.h). Empty: anywhere.
+  std::vector<void*> place_at;
 };
 
 // userfaultfd(2), then /dev/userfaultfd (USERFAULTFD_IOC_NEW, Linux 6.1),

@@ -25,8 +25,23 @@ std::unique_ptr<Machine> resume_machine(hv::Hypervisor& hv, const image::Image& 
     if (!known) throw UsageError(fmt::format("resume: --disk-overlay: the image has no disk '{}'", name));
   }
 
+  // A warm VM of the image's shape: its RAM goes where the VM's memory
+  // slots already point, and the VM is not created again.
+  hv::Hypervisor* use = &hv;
+  image::LazyOptions lazy = opts.lazy;
+  if (opts.warm) {
+    std::vector<std::pair<uint64_t, uint64_t>> ranges;
+    for (auto& r : img.ram_regions()) ranges.emplace_back(r.gpa, r.size);
+    std::string why = opts.warm->mismatch(cfg.cpus, ranges);
+    if (why.empty()) {
+      lazy.place_at = opts.warm->ram_addresses();
+      use = &opts.warm->take();
+    } else if (opts.cold) {
+      *opts.cold = why;
+    }
+  }
   // zstd regions are filled lazily (lazy_ram.h): the guest starts at once.
-  auto ram = image::map_ram_lazily(img, opts.lazy);
+  auto ram = image::map_ram_lazily(img, std::move(lazy));
   GuestMemory mem;
   for (size_t i = 0; i < img.ram_regions().size(); ++i) mem.add_region(img.ram_regions()[i].gpa, std::move(ram.regions[i]));
   // Declared after `mem`: when a later step throws, the fill stops before
@@ -62,7 +77,7 @@ std::unique_ptr<Machine> resume_machine(hv::Hypervisor& hv, const image::Image& 
   }
   mark("open disks");
 
-  auto m = std::make_unique<Machine>(hv, cfg, std::move(mem), std::move(disks), console);
+  auto m = std::make_unique<Machine>(*use, cfg, std::move(mem), std::move(disks), console);
   mark("create VM");
   m->restore_state(img.machine());
   mark("restore state");

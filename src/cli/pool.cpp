@@ -1,0 +1,399 @@
+#include "cli/pool.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <set>
+
+#include <fmt/core.h>
+
+#include "amber/error.h"
+#include "amber/unique_fd.h"
+#include "cli/commands.h"
+#include "cli/doctor.h"
+#include "firmware/memory_map.h"
+#include "kvm/kvm_hypervisor.h"
+#include "snapshot/image.h"
+#include "vmm/machine_config_state.h"
+#include "vmm/warm_vm.h"
+
+namespace amber::cli {
+
+namespace {
+
+// The wire format (docs/pool.md): one seqpacket record each way. The
+// request: kMagic, the client's start time (CLOCK_MONOTONIC ns, for
+// --timings), then amber's arguments, each ended by a NUL; with it, the
+// client's working directory, stdin, stdout and stderr (SCM_RIGHTS, in that
+// order). The answer: "status N", or "error TEXT" when the request was not
+// run.
+constexpr std::string_view kMagic = "amber-pool 1\n";
+constexpr size_t kMaxRequest = 64 << 10;
+constexpr size_t kMaxArgs = 512;
+constexpr int kRequestFds = 4;
+
+const PoolRequest* g_request = nullptr;
+
+sockaddr_un socket_address(const std::string& path) {
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  if (path.empty() || path.size() >= sizeof a.sun_path)
+    throw UsageError(fmt::format("pool socket '{}': the path must have 1 to {} bytes", path, sizeof a.sun_path - 1));
+  std::memcpy(a.sun_path, path.data(), path.size());
+  return a;
+}
+
+void answer(int conn, const std::string& text) { (void)!::write(conn, text.data(), text.size()); }
+
+// ---- the worker ------------------------------------------------------------
+
+struct Request {
+  std::vector<std::string> args;
+  std::chrono::steady_clock::time_point client_start;
+  UniqueFd fds[kRequestFds];  // cwd, stdin, stdout, stderr
+};
+
+Request receive_request(int conn) {
+  std::vector<char> buf(kMaxRequest + 1);
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kRequestFds)];
+  iovec iov{buf.data(), buf.size()};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  ssize_t n;
+  do n = ::recvmsg(conn, &msg, MSG_CMSG_CLOEXEC);
+  while (n < 0 && errno == EINTR);
+  if (n < 0) throw SysError("pool: receiving the request", errno);
+  Request r;
+  // Descriptors first, so that every one received is closed on any error.
+  int got = 0;
+  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (size_t i = 0; i < count; ++i) {
+      int fd;
+      std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+      if (got < kRequestFds) r.fds[got++].reset(fd);
+      else ::close(fd);
+    }
+  }
+  if (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) throw Error("pool: the request is too large");
+  if (got != kRequestFds) throw Error(fmt::format("pool: the request carries {} descriptors, not {}", got, kRequestFds));
+  std::string_view body(buf.data(), size_t(n));
+  if (body.substr(0, kMagic.size()) != kMagic) throw Error("pool: not an amber pool request (another amber version?)");
+  body.remove_prefix(kMagic.size());
+  auto nl = body.find('\n');
+  if (nl == std::string_view::npos || nl == 0 || nl > 20) throw Error("pool: the request has no start time");
+  uint64_t ns = 0;
+  for (char ch : body.substr(0, nl)) {
+    if (ch < '0' || ch > '9') throw Error("pool: the request's start time is not a number");
+    ns = ns * 10 + uint64_t(ch - '0');
+  }
+  r.client_start = std::chrono::steady_clock::time_point(std::chrono::nanoseconds(ns));
+  body.remove_prefix(nl + 1);
+  while (!body.empty()) {
+    auto end = body.find('\0');
+    if (end == std::string_view::npos) throw Error("pool: the request's last argument is not terminated");
+    if (r.args.size() == kMaxArgs) throw Error(fmt::format("pool: more than {} arguments", kMaxArgs));
+    r.args.emplace_back(body.substr(0, end));
+    body.remove_prefix(end + 1);
+  }
+  if (r.args.empty() || r.args[0] != "resume") throw Error("pool: only 'amber resume' requests are served");
+  return r;
+}
+
+// Takes the client's request over and runs it as `amber resume` would.
+int serve(int conn, hv::Hypervisor& hv, vmm::WarmVm& warm, const std::string& linux_refusal) {
+  ucred cred{};
+  socklen_t len = sizeof cred;
+  if (::getsockopt(conn, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) throw SysError("pool: SO_PEERCRED", errno);
+  // The worker acts with the pool's user's rights on the client's files
+  // and terminal: only that user (or root, who could anyway) may ask.
+  if (cred.uid != ::geteuid() && cred.uid != 0) {
+    answer(conn, fmt::format("error this pool serves uid {} only, not uid {}", ::geteuid(), cred.uid));
+    return 1;
+  }
+  Request req;
+  try {
+    req = receive_request(conn);
+  } catch (const Error& e) {
+    answer(conn, std::string("error ") + e.what());
+    return 1;
+  }
+  if (::fchdir(req.fds[0].get()) != 0) {
+    answer(conn, fmt::format("error pool: entering the client's working directory: {}", std::strerror(errno)));
+    return 1;
+  }
+  for (int i = 0; i < 3; ++i)
+    if (::dup2(req.fds[i + 1].get(), i) < 0) {
+      answer(conn, fmt::format("error pool: taking over the client's descriptors: {}", std::strerror(errno)));
+      return 1;
+    }
+  for (auto& fd : req.fds) fd.reset();
+  PoolRequest r{&hv, &warm, linux_refusal, conn, req.client_start};
+  g_request = &r;
+  int rc = amber_main(req.args);
+  answer(conn, fmt::format("status {}", rc));
+  return rc;
+}
+
+struct Report {
+  char kind;  // 'R': warm and waiting; 'T': took a connection
+  pid_t pid;
+};
+
+void report(int fd, char kind) {
+  Report r{kind, ::getpid()};
+  (void)!::write(fd, &r, sizeof r);  // below PIPE_BUF: atomic
+}
+
+[[noreturn]] void worker_main(int listen_fd, int report_fd, std::initializer_list<int> close_fds, vmm::VmShape shape,
+                              pid_t pool) {
+  for (int fd : close_fds) ::close(fd);
+  sigset_t none;
+  sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  // An idle worker ends with the pool; a busy one outlives it (below).
+  ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+  if (::getppid() != pool) _exit(0);
+  int rc = 1;
+  try {
+    kvm::KvmHypervisor hv;
+    vmm::WarmVm warm(hv, shape);
+    // What `amber resume` checks for a Linux guest, asked now: it reads
+    // files and the CPU's flags, none of which a request changes.
+    std::string linux_refusal;
+    try {
+      require_linux_capable_kvm(kvm::KvmSystem::kDefaultPath);
+    } catch (const Error& e) {
+      linux_refusal = e.what();
+    }
+    report(report_fd, 'R');
+    int conn;
+    while ((conn = ::accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC)) < 0)
+      if (errno != EINTR && errno != ECONNABORTED) throw SysError("pool: accept", errno);
+    UniqueFd owned(conn);
+    report(report_fd, 'T');
+    ::prctl(PR_SET_PDEATHSIG, 0);
+    // Its own session: a Ctrl-C meant for the pool's terminal does not stop
+    // the VM it serves; the client's terminal is used through its fds.
+    ::setsid();
+    ::close(listen_fd);
+    ::close(report_fd);
+    rc = serve(conn, hv, warm, linux_refusal);
+  } catch (const Error& e) {
+    fmt::print(stderr, "amber: error: {}\n", e.what());
+  }
+  std::fflush(nullptr);
+  _exit(rc);
+}
+
+// ---- the pool --------------------------------------------------------------
+
+vmm::VmShape shape_of(const PoolArgs& a) {
+  if (a.like.empty()) return {a.cpus, a.mem_bytes};
+  auto img = image::Image::open(a.like);
+  auto cfg = vmm::from_state(load_state<vmm::ConfigState>(img.machine().require_child("config"), "config"));
+  return {cfg.cpus, cfg.mem_bytes};
+}
+
+// The listening socket, 0600 from its creation (umask around bind), removed
+// at exit. An existing socket nobody serves is replaced; anything else is not.
+class Listener {
+ public:
+  explicit Listener(const std::string& path) : path_(path) {
+    sockaddr_un a = socket_address(path);
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) == 0) {
+      if (!S_ISSOCK(st.st_mode)) throw Error(fmt::format("pool: {} exists and is not a socket; refusing to replace it", path));
+      UniqueFd probe(check_sys(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0), "socket"));
+      if (::connect(probe.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) == 0)
+        throw Error(fmt::format("pool: another process serves {}", path));
+      ::unlink(path.c_str());
+    }
+    fd_.reset(check_sys(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0), "socket"));
+    mode_t old = ::umask(0177);
+    int rc = ::bind(fd_.get(), reinterpret_cast<sockaddr*>(&a), sizeof a);
+    int err = errno;
+    ::umask(old);
+    if (rc != 0) throw SysError(fmt::format("pool: bind {}", path), err);
+    bound_ = true;
+    if (::listen(fd_.get(), 64) != 0) throw SysError(fmt::format("pool: listen on {}", path), errno);
+  }
+  ~Listener() {
+    if (bound_) ::unlink(path_.c_str());
+  }
+  int fd() const { return fd_.get(); }
+
+ private:
+  std::string path_;
+  UniqueFd fd_;
+  bool bound_ = false;
+};
+
+std::string describe_status(int st) {
+  if (WIFEXITED(st)) return fmt::format("exit status {}", WEXITSTATUS(st));
+  if (WIFSIGNALED(st)) return fmt::format("signal {}", WTERMSIG(st));
+  return "stopped";
+}
+
+}  // namespace
+
+const PoolRequest* current_pool_request() { return g_request; }
+
+int cmd_pool(const PoolArgs& a) {
+  vmm::VmShape shape = shape_of(a);
+  if (shape.cpus < 1 || shape.cpus > 32) throw Error(fmt::format("pool: {} vCPUs: amber supports 1 to 32", shape.cpus));
+  x86::validate_mem_size(shape.mem_bytes);
+  { kvm::KvmHypervisor probe; }  // no usable /dev/kvm: the clear error now, not from every worker
+  Listener listener(a.socket);
+
+  sigset_t set;
+  sigemptyset(&set);
+  for (int s : {SIGCHLD, SIGTERM, SIGINT, SIGHUP}) sigaddset(&set, s);
+  check_sys(::sigprocmask(SIG_BLOCK, &set, nullptr), "sigprocmask");
+  UniqueFd sig(check_sys(::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK), "signalfd"));
+  int p[2];
+  check_sys(::pipe2(p, O_CLOEXEC), "pipe2");
+  UniqueFd reports(p[0]), report_w(p[1]);
+  check_sys(::fcntl(reports.get(), F_SETFL, O_NONBLOCK), "fcntl");
+
+  std::set<pid_t> starting, idle, busy;
+  pid_t self = ::getpid();
+  auto spawn = [&] {
+    std::fflush(nullptr);
+    pid_t pid = ::fork();
+    if (pid < 0) throw SysError("pool: fork", errno);
+    if (pid == 0) worker_main(listener.fd(), report_w.get(), {sig.get(), reports.get()}, shape, self);
+    starting.insert(pid);
+  };
+  for (uint32_t i = 0; i < a.size; ++i) spawn();
+
+  bool announced = false;
+  int rc = 0;
+  uint64_t served = 0;
+  for (bool running = true; running;) {
+    pollfd fds[2] = {{sig.get(), POLLIN, 0}, {reports.get(), POLLIN, 0}};
+    if (::poll(fds, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      throw SysError("pool: poll", errno);
+    }
+    // Every report before any exit: a worker reports before it can end.
+    for (Report r; ::read(reports.get(), &r, sizeof r) == sizeof r;) {
+      if (r.kind == 'R' && starting.erase(r.pid)) {
+        idle.insert(r.pid);
+        if (!announced && idle.size() >= a.size) {
+          announced = true;
+          fmt::print(stderr, "amber: pool {} ready: {} warm VM{} of {}\n", a.socket, a.size, a.size == 1 ? "" : "s",
+                     shape.describe());
+        }
+      } else if (r.kind == 'T' && (idle.erase(r.pid) || starting.erase(r.pid))) {
+        busy.insert(r.pid);
+        ++served;
+        spawn();
+      }
+    }
+    for (signalfd_siginfo si; ::read(sig.get(), &si, sizeof si) == sizeof si;) {
+      if (si.ssi_signo != SIGCHLD) {
+        running = false;
+        continue;
+      }
+      int st;
+      for (pid_t pid; (pid = ::waitpid(-1, &st, WNOHANG)) > 0;) {
+        if (starting.erase(pid)) {
+          // Its error is above (the worker printed it): making warm VMs
+          // fails, so would every replacement.
+          fmt::print(stderr, "amber: error: pool: a worker could not make its warm VM ({})\n", describe_status(st));
+          rc = 1;
+          running = false;
+        } else if (idle.erase(pid)) {
+          fmt::print(stderr, "amber: pool: an idle worker ended ({}); replacing it\n", describe_status(st));
+          if (running) spawn();
+        } else {
+          busy.erase(pid);
+        }
+      }
+    }
+  }
+  // Idle and starting workers go; busy ones serve their clients to the end.
+  for (pid_t pid : starting) ::kill(pid, SIGTERM);
+  for (pid_t pid : idle) ::kill(pid, SIGTERM);
+  for (size_t left = starting.size() + idle.size(); left > 0;) {
+    int st;
+    pid_t pid = ::waitpid(-1, &st, 0);
+    if (pid < 0) break;
+    if (starting.count(pid) || idle.count(pid)) --left;
+  }
+  fmt::print(stderr, "amber: pool {} ended: {} resume{} served, {} still running\n", a.socket, served,
+             served == 1 ? "" : "s", busy.size());
+  return rc;
+}
+
+int resume_through_pool(const std::string& socket, const std::vector<std::string>& args) {
+  auto start = std::chrono::steady_clock::now();
+  sockaddr_un a = socket_address(socket);
+  UniqueFd s(check_sys(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0), "socket"));
+  if (::connect(s.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    int err = errno;
+    if (err == ENOENT) throw Error(fmt::format("--pool {}: no pool there (start one with 'amber pool {}')", socket, socket));
+    if (err == ECONNREFUSED) throw Error(fmt::format("--pool {}: no pool serves this socket any more", socket));
+    throw SysError(fmt::format("--pool {}: connect", socket), err);
+  }
+  UniqueFd cwd(check_sys(::open(".", O_PATH | O_DIRECTORY | O_CLOEXEC), "open ."));
+  std::string body(kMagic);
+  body += fmt::format("{}\n", std::chrono::duration_cast<std::chrono::nanoseconds>(start.time_since_epoch()).count());
+  for (auto& arg : args) {
+    body += arg;
+    body += '\0';
+  }
+  if (body.size() > kMaxRequest) throw UsageError("resume --pool: the arguments are too long for a pool request");
+  int fds[kRequestFds] = {cwd.get(), STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof fds)] = {};
+  iovec iov{body.data(), body.size()};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof fds);
+  std::memcpy(CMSG_DATA(c), fds, sizeof fds);
+  ssize_t n;
+  do n = ::sendmsg(s.get(), &msg, MSG_NOSIGNAL);
+  while (n < 0 && errno == EINTR);
+  if (n < 0) throw SysError(fmt::format("--pool {}: sending the request", socket), errno);
+  cwd.reset();
+  // The worker now runs the VM on this terminal; its answer comes at the end.
+  char buf[1024];
+  do n = ::recv(s.get(), buf, sizeof buf - 1, 0);
+  while (n < 0 && errno == EINTR);
+  if (n <= 0)
+    throw Error(fmt::format("--pool {}: the pool's worker ended without an exit status (its messages, if any, are above)",
+                            socket));
+  std::string_view reply(buf, size_t(n));
+  if (reply.substr(0, 7) == "status ") {
+    int rc = 0;
+    for (char ch : reply.substr(7)) {
+      if (ch < '0' || ch > '9' || rc > 1000) throw Error("--pool: a malformed answer from the pool");
+      rc = rc * 10 + (ch - '0');
+    }
+    return rc;
+  }
+  if (reply.substr(0, 6) == "error ") throw Error(std::string(reply.substr(6)));
+  throw Error("--pool: a malformed answer from the pool");
+}
+
+}  // namespace amber::cli
