@@ -13,6 +13,7 @@
 #include <iterator>
 #include <optional>
 #include <regex>
+#include <thread>
 
 #include <fmt/core.h>
 
@@ -327,6 +328,42 @@ TEST_F(SnapshotTest, VerifyFindsCorruptionAndTruncation) {
 
 // (f) A resumed VM can be saved again; the second image resumes with the
 // first boot's RAM and the first resume's disk write.
+// Issue 12 goal 2: a Linux guest resumed through a warm pool (docs/pool.md)
+// is the same VM a plain resume gives: RAM and disk from the image, the
+// console over the client's pipes, a private disk overlay per resume, and
+// `exit` ending the client with 0. The pool refills and serves the next one.
+TEST_F(SnapshotTest, ResumesThroughAWarmPoolWithItsConsoleAndDisk) {
+  REQUIRE_SHARED();
+  std::string sock = *tmp_ / "pool.sock";
+  auto pool = amber({"pool", sock, "--size", "1", "--like", shared().image});
+  pool->close_stdin();
+  for (int i = 0; i < 600 && pool->err().find("ready: 1 warm VM") == std::string::npos && pool->running(); ++i)
+    std::this_thread::sleep_for(100ms);
+  ASSERT_NE(pool->err().find("ready: 1 warm VM of 1 vCPU, 256 MiB"), std::string::npos) << pool->transcript();
+  for (int round = 0; round < 2; ++round) {
+    SCOPED_TRACE(round);
+    auto p = amber({"resume", shared().image, "--pool", sock, "--timings"});
+    ASSERT_TRUE(wait_prompt(*p));
+    auto out = shell(*p, "cat /tmp/token /mnt/token");
+    ASSERT_TRUE(out);
+    EXPECT_EQ(*out, std::string(Shared::kToken) + "\n" + Shared::kToken) << p->transcript();
+    out = shell(*p, "ls /mnt/pooled 2>&1; echo r-$((40+2)) > /mnt/pooled && sync && cat /mnt/pooled");
+    ASSERT_TRUE(out);
+    EXPECT_NE(out->find("No such file or directory"), std::string::npos) << "the disk overlay is not private\n"
+                                                                        << p->transcript();
+    EXPECT_EQ(out->substr(out->rfind('\n') + 1), "r-42") << p->transcript();
+    ASSERT_TRUE(p->send("exit\n"));
+    ASSERT_TRUE(p->expect("AMBER-DONE\n"));
+    EXPECT_EQ(p->wait(), ExitStatus::exited(0)) << p->transcript();
+    EXPECT_NE(p->err().find("amber: timings: pool hand-over"), std::string::npos) << p->transcript();
+    EXPECT_EQ(p->err().find("does not fit"), std::string::npos) << p->transcript();
+    EXPECT_EQ(p->out().find("AMBER-READY"), std::string::npos) << "the guest booted again\n" << p->transcript();
+  }
+  ASSERT_TRUE(pool->signal(SIGTERM));
+  EXPECT_EQ(pool->wait(60s), ExitStatus::exited(0)) << pool->transcript();
+  EXPECT_NE(pool->err().find("2 resumes served"), std::string::npos) << pool->transcript();
+}
+
 TEST_F(SnapshotTest, ResumedVmSavesAgain) {
   REQUIRE_SHARED();
   std::string image2 = *tmp_ / "again.amber";

@@ -16,6 +16,7 @@
 #   to KVM_RUN   --timings' total: from the start of the amber command (the
 #                client's, for a pooled one) to the vCPUs started
 #   create VM    the phase that builds the VM (a warm VM: only the devices)
+#   from request pooled only: the worker holding the request to KVM_RUN
 #   hand-over    pooled only: client start to the worker holding the request
 #   wall         benchrun: fork() of the amber client to its exit
 # Exits non-zero when any run fails.
@@ -87,7 +88,11 @@ one() {  # mode mib i
   echo "DATA $mode $mib wall $wall"
   echo "DATA $mode $mib to_KVM_RUN $(echo "$tl" | sed -n 's/.*; total \([0-9.]*\) ms.*/\1/p')"
   echo "DATA $mode $mib create_VM $(echo "$tl" | sed -n 's/.*create VM \([0-9.]*\) ms.*/\1/p')"
-  [ "$mode" = pool ] && echo "DATA $mode $mib hand-over $(echo "$tl" | sed -n 's/.*pool hand-over \([0-9.]*\) ms.*/\1/p')"
+  if [ "$mode" = pool ]; then
+    ho=$(echo "$tl" | sed -n 's/.*pool hand-over \([0-9.]*\) ms.*/\1/p')
+    echo "DATA $mode $mib hand-over $ho"
+    echo "DATA $mode $mib from_request $(awk -v t="$(echo "$tl" | sed -n 's/.*; total \([0-9.]*\) ms.*/\1/p')" -v h="$ho" 'BEGIN { printf "%.2f", t - h }')"
+  fi
   return 0
 }
 for ((i = 1; i <= resumes; i++)); do
@@ -124,7 +129,7 @@ echo
 echo "== resume of a bare-metal image, plain vs through a warm pool ($where), ms, $resumes each =="
 printf '%-9s %-12s %-26s %-26s %s\n' RAM metric "plain: median p90 p99" "pool: median p90 p99" "pool/plain"
 for mib in 256 1024; do
-  for k in to_KVM_RUN create_VM hand-over wall; do
+  for k in to_KVM_RUN from_request create_VM hand-over wall; do
     read -r a1 a2 a3 < <(col plain "$mib" "$k" | pstats)
     read -r b1 b2 b3 < <(col pool "$mib" "$k" | pstats)
     printf '%-9s %-12s %-26s %-26s %s\n' "$mib MiB" "${k//_/ }" "$a1 $a2 $a3" "$b1 $b2 $b3" "$(ratio "$b1" "$a1")"
