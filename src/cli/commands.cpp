@@ -406,7 +406,10 @@ int cmd_resume(const ResumeArgs& a) {
   block_stop_signals();
   sandbox::setup_seccomp(seccomp_mode_of(a.seccomp));
   auto img = image::Image::open(a.image);
-  img.use_check_records(image::CheckedImages::for_this_user());
+  auto records = image::CheckedImages::for_this_user();
+  if (pool)
+    for (auto& id : pool->checked) records.remember(id);
+  img.use_check_records(std::move(records));
   t.mark("open image");
   // A Linux guest would spin silently on a KVM that cannot run Linux;
   // bare-metal and multiboot guests run anywhere.
@@ -424,6 +427,11 @@ int cmd_resume(const ResumeArgs& a) {
     ro.cold = &cold;
   }
   auto m = vmm::resume_machine(hv, img, ro, &console);
+  if (a.verbose)
+    fmt::print(stderr, "amber: {}\r\n",
+               img.runs_checked() ? fmt::format("{} RAM runs read and compared with their checksums", img.runs_checked())
+                                  : std::string("RAM runs not read: a check record vouches for this file, or none "
+                                                "are raw"));
   if (!cold.empty() && (a.timings || a.verbose))
     fmt::print(stderr, "amber: pool: the warm VM does not fit this image ({}); a new VM was created\r\n", cold);
   if (auto why = vmm::take_image_lease(img.fd()); !why.empty())

@@ -146,7 +146,7 @@ is never modified. Console and exit status as with 'amber run'.
   -h, --help                show this help
 )";
 
-inline constexpr const char* kPoolHelp = R"(Usage: amber pool SOCKET [--size N] [--cpus N] [--mem SIZE | --like IMAGE]
+inline constexpr const char* kPoolHelp = R"(Usage: amber pool SOCKET [--size N] [--cpus N] [--mem SIZE | --like IMAGE] [--jail DIR ...]
 
 Keeps N processes (default 2) each holding a warm VM: created with its
 irqchip, PIT, vCPUs and memory slots over reserved address space, waiting
@@ -162,6 +162,10 @@ end the pool; VMs already handed out run on.
   --cpus N      their vCPUs (default 1)
   --mem SIZE    their RAM (default 256M)
   --like IMAGE  take the vCPUs and RAM of IMAGE
+  --jail DIR, --jail-user UID[:GID], --jail-limit ..., --jail-cgroup PATH
+                every worker jails itself (as 'amber run --jail') before
+                it makes its VM; a request's IMAGE, overlays, --save and
+                --api are then paths inside DIR
   -h, --help    show this help
 )";
 

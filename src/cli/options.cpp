@@ -346,6 +346,7 @@ Command parse_ctl(ArgScanner& a) {
 Command parse_pool(ArgScanner& a) {
   PoolArgs r;
   bool shape_given = false;
+  std::string jail_only;
   while (!a.done()) {
     auto o = a.next_option();
     if (!o) {
@@ -358,9 +359,10 @@ Command parse_pool(ArgScanner& a) {
     else if (*o == "--cpus") { r.cpus = uint32_t(parse_uint(a.value(), "--cpus", 1, 32)); shape_given = true; }
     else if (*o == "--mem") { r.mem_bytes = parse_size(a.value(), "--mem"); shape_given = true; }
     else if (*o == "--like") r.like = a.value();
-    else a.unknown(*o);
+    else if (!parse_jail_option(a, *o, r.jail, jail_only)) a.unknown(*o);
   }
   if (r.socket.empty()) throw UsageError("pool: missing SOCKET (see 'amber pool --help')");
+  check_jail("pool", r.jail, jail_only, GdbArgs{});
   if (!r.like.empty() && shape_given) throw UsageError("pool: --like IMAGE takes the vCPUs and RAM from IMAGE; drop --cpus/--mem");
   return r;
 }

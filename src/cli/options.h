@@ -74,7 +74,7 @@ struct ResumeArgs {
   std::string pool;        // --pool SOCKET: resumed by a warm VM of `amber pool` (docs/pool.md)
 };
 
-// amber pool SOCKET [--size N] [--cpus N] [--mem SIZE] [--like IMAGE]
+// amber pool SOCKET [--size N] [--cpus N] [--mem SIZE] [--like IMAGE] [--jail DIR ...]
 // (docs/pool.md): keeps `size` processes each holding a warm VM.
 struct PoolArgs {
   std::string socket;
@@ -82,6 +82,9 @@ struct PoolArgs {
   uint32_t cpus = 1;
   uint64_t mem_bytes = 256ull << 20;
   std::string like;  // take cpus and mem from this image
+  // --jail DIR and its options: every worker jails itself before it makes
+  // its warm VM; requests' paths are then inside DIR (docs/pool.md).
+  sandbox::JailConfig jail;
 };
 
 struct InspectArgs {

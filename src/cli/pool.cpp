@@ -21,8 +21,11 @@
 #include "cli/commands.h"
 #include "cli/doctor.h"
 #include "firmware/memory_map.h"
+#include "kvm/backend.h"
 #include "kvm/kvm_hypervisor.h"
+#include "sandbox/jail.h"
 #include "snapshot/image.h"
+#include "snapshot/lazy_ram.h"
 #include "vmm/machine_config_state.h"
 #include "vmm/warm_vm.h"
 
@@ -114,14 +117,24 @@ Request receive_request(int conn) {
 }
 
 // Takes the client's request over and runs it as `amber resume` would.
-int serve(int conn, hv::Hypervisor& hv, vmm::WarmVm& warm, const std::string& linux_refusal) {
+// What a worker knows before any request.
+struct WorkerContext {
+  hv::Hypervisor* hv = nullptr;
+  vmm::WarmVm* warm = nullptr;
+  std::string linux_refusal;
+  uid_t owner = 0;     // the pool's user
+  bool jailed = false;
+  std::vector<image::FileIdentity> checked;
+};
+
+int serve(int conn, const WorkerContext& w) {
   ucred cred{};
   socklen_t len = sizeof cred;
   if (::getsockopt(conn, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) throw SysError("pool: SO_PEERCRED", errno);
   // The worker acts with the pool's user's rights on the client's files
   // and terminal: only that user (or root, who could anyway) may ask.
-  if (cred.uid != ::geteuid() && cred.uid != 0) {
-    answer(conn, fmt::format("error this pool serves uid {} only, not uid {}", ::geteuid(), cred.uid));
+  if (cred.uid != w.owner && cred.uid != 0) {
+    answer(conn, fmt::format("error this pool serves uid {} only, not uid {}", w.owner, cred.uid));
     return 1;
   }
   Request req;
@@ -131,7 +144,9 @@ int serve(int conn, hv::Hypervisor& hv, vmm::WarmVm& warm, const std::string& li
     answer(conn, std::string("error ") + e.what());
     return 1;
   }
-  if (::fchdir(req.fds[0].get()) != 0) {
+  // A jailed worker resolves paths inside its jail: the client's directory
+  // is outside it, and entering it would be a way out.
+  if (!w.jailed && ::fchdir(req.fds[0].get()) != 0) {
     answer(conn, fmt::format("error pool: entering the client's working directory: {}", std::strerror(errno)));
     return 1;
   }
@@ -141,7 +156,7 @@ int serve(int conn, hv::Hypervisor& hv, vmm::WarmVm& warm, const std::string& li
       return 1;
     }
   for (auto& fd : req.fds) fd.reset();
-  PoolRequest r{&hv, &warm, linux_refusal, conn, req.client_start};
+  PoolRequest r{w.hv, w.warm, w.linux_refusal, w.checked, conn, req.client_start};
   g_request = &r;
   int rc = amber_main(req.args);
   answer(conn, fmt::format("status {}", rc));
@@ -153,45 +168,71 @@ struct Report {
   pid_t pid;
 };
 
-void report(int fd, char kind) {
-  Report r{kind, ::getpid()};
+void report(int fd, char kind, pid_t pid) {
+  Report r{kind, pid};
   (void)!::write(fd, &r, sizeof r);  // below PIPE_BUF: atomic
 }
 
-[[noreturn]] void worker_main(int listen_fd, int report_fd, std::initializer_list<int> close_fds, vmm::VmShape shape,
-                              pid_t pool) {
+// A jailed idle worker is the init of its pid namespace, which drops
+// default-action signals: it ends on them through this handler instead.
+// (cmd_resume blocks them again for its signalfd.)
+void end_idle_worker(int) { _exit(0); }
+
+[[noreturn]] void worker_main(int listen_fd, int report_fd, int lifeline, std::initializer_list<int> close_fds,
+                              vmm::VmShape shape, const sandbox::JailConfig& jail, uid_t owner,
+                              const std::vector<image::FileIdentity>& checked) {
   for (int fd : close_fds) ::close(fd);
+  // Its own session from the start: a Ctrl-C at the pool's terminal does
+  // not reach the VMs handed out (the pool ends idle workers itself).
+  ::setsid();
   sigset_t none;
   sigemptyset(&none);
   ::sigprocmask(SIG_SETMASK, &none, nullptr);
-  // An idle worker ends with the pool; a busy one outlives it (below).
-  ::prctl(PR_SET_PDEATHSIG, SIGTERM);
-  if (::getppid() != pool) _exit(0);
+  // Reports name this process: with --jail it is the jail's supervisor
+  // outside the pid namespace, the one the pool sees end.
+  pid_t me = ::getpid();
   int rc = 1;
   try {
+    if (!jail.dir.empty()) {
+      kvm::read_backend_facts();  // the jail has no /sys (the Linux-guest check reads it)
+      sandbox::enter_jail(jail, image::keep_userfaultfd_for_later, {listen_fd, report_fd, lifeline});
+      struct sigaction sa {};
+      sa.sa_handler = end_idle_worker;
+      for (int sig : {SIGINT, SIGTERM, SIGHUP}) ::sigaction(sig, &sa, nullptr);
+      ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    }
     kvm::KvmHypervisor hv;
     vmm::WarmVm warm(hv, shape);
+    WorkerContext w{&hv, &warm, {}, owner, !jail.dir.empty(), checked};
     // What `amber resume` checks for a Linux guest, asked now: it reads
     // files and the CPU's flags, none of which a request changes.
-    std::string linux_refusal;
     try {
       require_linux_capable_kvm(kvm::KvmSystem::kDefaultPath);
     } catch (const Error& e) {
-      linux_refusal = e.what();
+      w.linux_refusal = e.what();
     }
-    report(report_fd, 'R');
-    int conn;
-    while ((conn = ::accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC)) < 0)
-      if (errno != EINTR && errno != ECONNABORTED) throw SysError("pool: accept", errno);
+    report(report_fd, 'R', me);
+    // Wait for a client, or for the pool to end (its end of the lifeline
+    // closes). The listening socket is non-blocking: every idle worker
+    // wakes for a connection and one gets it.
+    int conn = -1;
+    while (conn < 0) {
+      pollfd fds[2] = {{listen_fd, POLLIN, 0}, {lifeline, POLLIN, 0}};
+      if (::poll(fds, 2, -1) < 0) {
+        if (errno == EINTR) continue;
+        throw SysError("pool: poll", errno);
+      }
+      if (fds[1].revents) _exit(0);
+      conn = ::accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
+      if (conn < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ECONNABORTED)
+        throw SysError("pool: accept", errno);
+    }
     UniqueFd owned(conn);
-    report(report_fd, 'T');
-    ::prctl(PR_SET_PDEATHSIG, 0);
-    // Its own session: a Ctrl-C meant for the pool's terminal does not stop
-    // the VM it serves; the client's terminal is used through its fds.
-    ::setsid();
+    report(report_fd, 'T', me);
     ::close(listen_fd);
     ::close(report_fd);
-    rc = serve(conn, hv, warm, linux_refusal);
+    ::close(lifeline);
+    rc = serve(conn, w);
   } catch (const Error& e) {
     fmt::print(stderr, "amber: error: {}\n", e.what());
   }
@@ -201,10 +242,22 @@ void report(int fd, char kind) {
 
 // ---- the pool --------------------------------------------------------------
 
-vmm::VmShape shape_of(const PoolArgs& a) {
+// The warm VMs' shape: --cpus/--mem, or --like IMAGE's. IMAGE's RAM runs
+// are checked here, once (or a check record vouches for them), and its
+// identity goes to the workers in `checked`: a jailed worker has no records
+// directory and would otherwise read every run at every resume. A bad run
+// refuses the pool, as it would refuse the resume.
+vmm::VmShape shape_of(const PoolArgs& a, std::vector<image::FileIdentity>& checked) {
   if (a.like.empty()) return {a.cpus, a.mem_bytes};
   auto img = image::Image::open(a.like);
   auto cfg = vmm::from_state(load_state<vmm::ConfigState>(img.machine().require_child("config"), "config"));
+  img.use_check_records(image::CheckedImages::for_this_user());
+  for (size_t i = 0; i < img.ram_regions().size(); ++i)
+    if (!img.ram_regions()[i].compressed()) (void)img.map_ram(i);
+  auto id = img.identity();
+  // Checked now (or recorded before), and not changed within the clock
+  // tick of the check (checked_images.h).
+  if (img.check_records().settled(id)) checked.push_back(id);
   return {cfg.cpus, cfg.mem_bytes};
 }
 
@@ -253,7 +306,8 @@ std::string describe_status(int st) {
 const PoolRequest* current_pool_request() { return g_request; }
 
 int cmd_pool(const PoolArgs& a) {
-  vmm::VmShape shape = shape_of(a);
+  std::vector<image::FileIdentity> checked;
+  vmm::VmShape shape = shape_of(a, checked);
   if (shape.cpus < 1 || shape.cpus > 32) throw Error(fmt::format("pool: {} vCPUs: amber supports 1 to 32", shape.cpus));
   x86::validate_mem_size(shape.mem_bytes);
   { kvm::KvmHypervisor probe; }  // no usable /dev/kvm: the clear error now, not from every worker
@@ -268,17 +322,27 @@ int cmd_pool(const PoolArgs& a) {
   check_sys(::pipe2(p, O_CLOEXEC), "pipe2");
   UniqueFd reports(p[0]), report_w(p[1]);
   check_sys(::fcntl(reports.get(), F_SETFL, O_NONBLOCK), "fcntl");
+  // Idle workers hold the read end; its end of file (this process ended or
+  // closed it) ends them.
+  check_sys(::pipe2(p, O_CLOEXEC), "pipe2");
+  UniqueFd lifeline_r(p[0]), lifeline_w(p[1]);
+  check_sys(::fcntl(listener.fd(), F_SETFL, O_NONBLOCK), "fcntl");
 
   std::set<pid_t> starting, idle, busy;
-  pid_t self = ::getpid();
-  auto spawn = [&] {
+  uid_t owner = ::geteuid();
+  // One worker warms up at a time: with --jail each makes DIR/dev/kvm anew,
+  // which must not happen while another opens it; it also spreads the load.
+  auto top_up = [&] {
+    if (!starting.empty() || idle.size() >= a.size) return;
     std::fflush(nullptr);
     pid_t pid = ::fork();
     if (pid < 0) throw SysError("pool: fork", errno);
-    if (pid == 0) worker_main(listener.fd(), report_w.get(), {sig.get(), reports.get()}, shape, self);
+    if (pid == 0)
+      worker_main(listener.fd(), report_w.get(), lifeline_r.get(), {sig.get(), reports.get(), lifeline_w.get()}, shape,
+                  a.jail, owner, checked);
     starting.insert(pid);
   };
-  for (uint32_t i = 0; i < a.size; ++i) spawn();
+  top_up();
 
   bool announced = false;
   int rc = 0;
@@ -301,7 +365,6 @@ int cmd_pool(const PoolArgs& a) {
       } else if (r.kind == 'T' && (idle.erase(r.pid) || starting.erase(r.pid))) {
         busy.insert(r.pid);
         ++served;
-        spawn();
       }
     }
     for (signalfd_siginfo si; ::read(sig.get(), &si, sizeof si) == sizeof si;) {
@@ -319,16 +382,17 @@ int cmd_pool(const PoolArgs& a) {
           running = false;
         } else if (idle.erase(pid)) {
           fmt::print(stderr, "amber: pool: an idle worker ended ({}); replacing it\n", describe_status(st));
-          if (running) spawn();
         } else {
           busy.erase(pid);
         }
       }
     }
+    if (running) top_up();
   }
-  // Idle and starting workers go; busy ones serve their clients to the end.
+  // Idle and starting workers go (the lifeline, and SIGTERM for one still
+  // warming up); busy ones serve their clients to the end.
+  lifeline_w.reset();
   for (pid_t pid : starting) ::kill(pid, SIGTERM);
-  for (pid_t pid : idle) ::kill(pid, SIGTERM);
   for (size_t left = starting.size() + idle.size(); left > 0;) {
     int st;
     pid_t pid = ::waitpid(-1, &st, 0);

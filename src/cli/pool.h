@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "cli/options.h"
+#include "snapshot/checked_images.h"
 
 namespace amber::hv {
 class Hypervisor;
@@ -38,6 +39,9 @@ struct PoolRequest {
   hv::Hypervisor* hv = nullptr;  // the worker's, opened ahead (KvmSystem reads CPUID and MSR lists)
   vmm::WarmVm* warm = nullptr;
   std::string linux_refusal;     // require_linux_capable_kvm's error, checked ahead; empty: Linux runs
+  // Images the pool checked in full (its --like image): a jailed worker has
+  // no check records of its own (snapshot/checked_images.h).
+  std::vector<image::FileIdentity> checked;
   int conn = -1;  // the client's connection: end of file when it went away
   std::chrono::steady_clock::time_point client_start;
 };

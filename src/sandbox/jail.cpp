@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <climits>
 #include <cstdlib>
@@ -250,10 +251,18 @@ void point_tmpdir_into_jail() {
   ::setenv("TMPDIR", "/", 1);
 }
 
-void jail_child(const JailConfig& cfg, const std::string& root, void (*before_drop)()) {
+void jail_child(const JailConfig& cfg, const std::string& root, void (*before_drop)(), std::vector<int> keep) {
   // Descriptors inherited from whoever started amber could lead back out of
-  // the jail (an open directory, fchdir); the console's stdio stays.
-  ::close_range(3, UINT_MAX, 0);
+  // the jail (an open directory, fchdir); the console's stdio stays, and
+  // what the caller keeps (sockets and pipes, never a directory).
+  std::sort(keep.begin(), keep.end());
+  unsigned from = 3;
+  for (int fd : keep) {
+    if (fd < 3 || unsigned(fd) < from) continue;
+    if (unsigned(fd) > from) ::close_range(from, unsigned(fd) - 1, 0);
+    from = unsigned(fd) + 1;
+  }
+  ::close_range(from, UINT_MAX, 0);
   check(::unshare(CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWNET), "unshare mount, ipc, uts and network namespaces");
   if (!cfg.cgroup.empty()) join_cgroup(cfg.cgroup);
   mount_jail(root);
@@ -270,7 +279,7 @@ void jail_child(const JailConfig& cfg, const std::string& root, void (*before_dr
 
 }  // namespace
 
-void enter_jail(const JailConfig& cfg, void (*before_drop)()) {
+void enter_jail(const JailConfig& cfg, void (*before_drop)(), std::vector<int> keep) {
   // DIR as an absolute path without symbolic links: the mounts below name it.
   char* real = ::realpath(cfg.dir.c_str(), nullptr);
   if (!real) throw SysError("--jail " + cfg.dir, errno);
@@ -296,7 +305,7 @@ void enter_jail(const JailConfig& cfg, void (*before_drop)()) {
   pid_t child = ::fork();
   if (child < 0) throw SysError("--jail: fork", errno);
   if (child > 0) supervise(child, old);
-  jail_child(cfg, root, before_drop);
+  jail_child(cfg, root, before_drop, std::move(keep));
 }
 
 }  // namespace amber::sandbox

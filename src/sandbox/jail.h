@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace amber::sandbox {
 
@@ -39,6 +40,8 @@ inline constexpr unsigned kKvmMajor = 10, kKvmMinor = 232;
 // `before_drop`, when given, runs in the child inside the jail just before
 // it drops root: what needs a privilege that the jail user lacks (resume:
 // a userfaultfd that serves KVM's faults, snapshot/lazy_ram.h).
-void enter_jail(const JailConfig& cfg, void (*before_drop)() = nullptr);
+// Every descriptor above stderr is closed in the child except `keep` (the
+// warm pool's listening socket and pipes, cli/pool.h).
+void enter_jail(const JailConfig& cfg, void (*before_drop)() = nullptr, std::vector<int> keep = {});
 
 }  // namespace amber::sandbox

@@ -61,6 +61,8 @@ std::string CheckedImages::record_path(const FileIdentity& id) const {
 }
 
 bool CheckedImages::contains(const FileIdentity& id) const noexcept {
+  for (auto& r : remembered_)
+    if (r == id) return true;
   if (!enabled()) return false;
   try {
     UniqueFd fd(::open(record_path(id).c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
@@ -73,14 +75,18 @@ bool CheckedImages::contains(const FileIdentity& id) const noexcept {
   }
 }
 
+bool CheckedImages::settled(const FileIdentity& id) const noexcept {
+  timespec now{};
+  ::clock_gettime(CLOCK_REALTIME, &now);
+  auto ns = [](int64_t sec, int64_t nsec) { return std::chrono::nanoseconds(sec * 1'000'000'000 + nsec); };
+  return ns(id.ctime_sec, id.ctime_nsec) <= ns(now.tv_sec, now.tv_nsec) - settle_;
+}
+
 void CheckedImages::add(const FileIdentity& id) const noexcept {
   if (!enabled()) return;
   // The first resume right after a save therefore checks, and a later one
   // records (see settle_ in the header).
-  timespec now{};
-  ::clock_gettime(CLOCK_REALTIME, &now);
-  auto ns = [](int64_t sec, int64_t nsec) { return std::chrono::nanoseconds(sec * 1'000'000'000 + nsec); };
-  if (ns(id.ctime_sec, id.ctime_nsec) > ns(now.tv_sec, now.tv_nsec) - settle_) return;
+  if (!settled(id)) return;
   try {
     // mkdir -p of the last two components (.cache/amber/checked), 0700:
     // records are the user's own.

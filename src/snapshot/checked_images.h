@@ -19,6 +19,7 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace amber::image {
 
@@ -51,14 +52,24 @@ class CheckedImages {
 
   bool enabled() const { return !dir_.empty(); }
   const std::string& dir() const { return dir_; }
+  // A remembered identity (below) or a record on disk.
   bool contains(const FileIdentity& id) const noexcept;
   // Creates the directory (0700) if needed; replaces the record atomically.
   void add(const FileIdentity& id) const noexcept;
+  // Whether a file of this identity changed long enough ago (`settle`) for
+  // a check made now to stand for it.
+  bool settled(const FileIdentity& id) const noexcept;
+  // In memory only, for this object and its copies: an identity someone
+  // else checked, e.g. a warm pool's jailed worker, which has no records
+  // directory, told by the pool that checked its --like image
+  // (cli/pool.h). The caller vouches for it; nothing is settled here.
+  void remember(const FileIdentity& id) { remembered_.push_back(id); }
 
  private:
   std::string record_path(const FileIdentity& id) const;
   std::string dir_;
   std::chrono::nanoseconds settle_;
+  std::vector<FileIdentity> remembered_;
 };
 
 }  // namespace amber::image

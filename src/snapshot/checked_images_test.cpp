@@ -78,6 +78,24 @@ TEST(CheckedImages, DisabledOrUnwritableIsNeverAnError) {
   EXPECT_FALSE(bad.contains(id));
 }
 
+// What a warm pool tells its jailed workers (cli/pool.h): no directory,
+// the identity held in memory, by copies too; another identity is not.
+TEST(CheckedImages, ARememberedIdentityNeedsNoDirectory) {
+  TempDir dir;
+  auto id = identity_of(make_file(dir, "a.amber"));
+  auto other = identity_of(make_file(dir, "b.amber"));
+  CheckedImages off;
+  EXPECT_FALSE(off.contains(id));
+  off.remember(id);
+  EXPECT_TRUE(off.contains(id));
+  EXPECT_FALSE(off.contains(other));
+  CheckedImages copy = off;
+  EXPECT_TRUE(copy.contains(id));
+  // settled(): a file changed within the settle time is not.
+  EXPECT_FALSE(CheckedImages().settled(id));
+  EXPECT_TRUE(CheckedImages({}, -std::chrono::hours(1)).settled(id));
+}
+
 TEST(CheckedImages, ForThisUserFollowsXdgThenHome) {
   const char* xdg = std::getenv("XDG_CACHE_HOME");
   const char* home = std::getenv("HOME");

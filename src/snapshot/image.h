@@ -196,6 +196,7 @@ class Image {
   // Where map_ram looks up and notes files whose runs all matched
   // (checked_images.h). Default: none, every map_ram checks every run.
   void use_check_records(CheckedImages records) { check_records_ = std::move(records); }
+  const CheckedImages& check_records() const { return check_records_; }
   // Runs map_ram compared with their checksums so far (0 when a record
   // vouched for the file): for tests and --timings.
   uint64_t runs_checked() const { return runs_checked_; }

@@ -27,6 +27,7 @@
 #include <gtest/gtest.h>
 
 #include "vmm/kvm_test_temp_dir.h"
+#include "vmm/proc_children.h"
 
 #include "process.h"  // guest-tests/linux_tests: a child driven through pipes
 
@@ -336,6 +337,72 @@ TEST(Jail, ACompressedImageResumesJailed) {
   EXPECT_EQ(r.status, lt::ExitStatus::exited(0x55)) << r.transcript();
   EXPECT_EQ(r.err.find("error"), std::string::npos) << r.transcript();
   EXPECT_EQ(r.err.find("decompressed before the guest starts"), std::string::npos) << r.transcript();
+}
+
+// Issue 17's start cost off the resume path: `amber pool --jail DIR`
+// (docs/pool.md). Each worker jails itself before it makes its warm VM; a
+// resume handed to it runs as 65534 under its filters in the jail's
+// namespaces, and resolves the request's paths inside DIR.
+TEST(Jail, APoolOfJailedWorkersResumesImagesInsideDir) {
+  REQUIRE_ROOT();
+  JailDir dir;
+  ASSERT_FALSE(dir.path.empty());
+  amber::vmm::testing::TempDir outside("amber-jail-pool");
+  ASSERT_FALSE(outside.path.empty());
+  auto r = lt::run({kAmber, "run", "--bare", "/idle.bin", "--jail", dir.path, "--save", "/idle.amber"}, 60s);
+  ASSERT_EQ(r.status, lt::ExitStatus::exited(0)) << r.transcript();
+  r = lt::run({kAmber, "run", "--bare", "/saveexit.bin", "--debug-exit", "--jail", dir.path, "--save", "/vm.amber",
+               "--then", "continue"},
+              60s);
+  ASSERT_EQ(r.status, lt::ExitStatus::exited(0x55)) << r.transcript();
+
+  std::string sock = outside.path + "/pool.sock";
+  std::this_thread::sleep_for(1100ms);  // a check vouches only for a file a second old (checked_images.h)
+  lt::Process pool({kAmber, "pool", sock, "--size", "1", "--like", dir.path + "/idle.amber", "--jail", dir.path});
+  for (int i = 0; i < 1200 && pool.err().find("ready") == std::string::npos && pool.running(); ++i)
+    std::this_thread::sleep_for(100ms);
+  ASSERT_NE(pool.err().find("ready: 1 warm VM of 1 vCPU, 256 MiB"), std::string::npos) << pool.transcript();
+  {
+    lt::Process client({kAmber, "resume", "/idle.amber", "--pool", sock, "--verbose"});
+    ASSERT_TRUE(client.expect("resumed and idle", 60s));
+    // The pool checked its --like image once (it is a second old, so its
+    // identity stands): the jailed worker, with no check records of its
+    // own, does not read its runs again.
+    EXPECT_NE(client.err().find("RAM runs not read: a check record vouches"), std::string::npos)
+        << client.transcript();
+    // The busy worker: the one whose jailed process loaded its filters.
+    pid_t jailed = -1;
+    for (pid_t w : amber::vmm::testing::children_of(pool.pid()))
+      for (pid_t c : amber::vmm::testing::children_of(w))
+        if (status_field(c, "Seccomp") == "2") jailed = c;
+    ASSERT_GT(jailed, 0) << "no jailed worker runs the VM" << pool.transcript();
+    EXPECT_EQ(status_field(jailed, "Uid"), "65534\t65534\t65534\t65534");
+    EXPECT_EQ(status_field(jailed, "CapEff"), "0000000000000000");
+    EXPECT_EQ(status_field(jailed, "NSpid"), std::to_string(jailed) + "\t1");
+    std::string proc = "/proc/" + std::to_string(jailed);
+    for (const char* ns : {"mnt", "pid", "net"})
+      EXPECT_NE(ns_of(proc, ns), ns_of("/proc/self", ns)) << ns << " namespace shared with the host";
+    struct stat root {}, d {};
+    ASSERT_EQ(::stat((proc + "/root/.").c_str(), &root), 0) << std::strerror(errno);
+    ASSERT_EQ(::stat(dir.path.c_str(), &d), 0);
+    EXPECT_EQ(root.st_ino, d.st_ino) << "the worker's root is not DIR";
+    ASSERT_TRUE(client.signal(SIGTERM));
+    client.wait(30s);
+  }
+  // A path inside the jail resumes (the host has no /vm.amber); the host's
+  // path of the same file is not found inside it.
+  ASSERT_FALSE(fs::exists("/vm.amber"));
+  r = lt::run({kAmber, "resume", "/vm.amber", "--pool", sock, "--verbose"}, 60s);
+  EXPECT_EQ(r.status, lt::ExitStatus::exited(0x55)) << r.transcript();
+  EXPECT_EQ(r.err.find("error"), std::string::npos) << r.transcript();
+  // Not the --like image: its runs are read in the jail (no records there).
+  EXPECT_NE(r.err.find("RAM runs read and compared with their checksums"), std::string::npos) << r.transcript();
+  r = lt::run({kAmber, "resume", dir.path + "/vm.amber", "--pool", sock}, 60s);
+  EXPECT_EQ(r.status, lt::ExitStatus::exited(1)) << r.transcript();
+  EXPECT_TRUE(says_not_found(r.err)) << r.transcript();
+  ASSERT_TRUE(pool.signal(SIGTERM));
+  EXPECT_EQ(pool.wait(60s), lt::ExitStatus::exited(0)) << pool.transcript();
+  EXPECT_NE(pool.err().find("3 resumes served"), std::string::npos) << pool.transcript();
 }
 
 // Setup errors are one line and exit status 1; option errors are usage

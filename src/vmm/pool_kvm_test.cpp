@@ -2,7 +2,6 @@
 // 12 goal 2, docs/pool.md): a resume handed to a warm VM behaves as a plain
 // one, the pool refills itself, a client that goes away stops its VM, and
 // bad requests get clear answers.
-#include <dirent.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -18,12 +17,14 @@
 #include <gtest/gtest.h>
 
 #include "vmm/kvm_test_temp_dir.h"
+#include "vmm/proc_children.h"
 
 #include "process.h"  // guest-tests/linux_tests: a child driven through pipes
 
 namespace {
 
 using namespace std::chrono_literals;
+using amber::vmm::testing::wait_for_children;
 
 const std::string kAmber = AMBER_BINARY;
 const std::string kBare = AMBER_BARE_DIR;
@@ -38,37 +39,6 @@ bool wait_for_err(lt::Process& p, const std::string& text, std::chrono::seconds 
   while (std::chrono::steady_clock::now() < end) {
     if (p.err().find(text) != std::string::npos) return true;
     if (!p.running()) return p.err().find(text) != std::string::npos;
-    std::this_thread::sleep_for(50ms);
-  }
-  return false;
-}
-
-// The pids whose parent is `parent` (the pool's workers).
-std::vector<pid_t> children_of(pid_t parent) {
-  std::vector<pid_t> out;
-  DIR* d = ::opendir("/proc");
-  if (!d) return out;
-  while (auto* e = ::readdir(d)) {
-    pid_t pid = static_cast<pid_t>(std::atoi(e->d_name));
-    if (pid <= 0) continue;
-    std::ifstream stat("/proc/" + std::string(e->d_name) + "/stat");
-    std::string line;
-    if (!std::getline(stat, line)) continue;
-    auto close = line.rfind(')');
-    if (close == std::string::npos) continue;
-    char state = 0;
-    int ppid = 0;
-    if (std::sscanf(line.c_str() + close + 1, " %c %d", &state, &ppid) == 2 && ppid == parent && state != 'Z')
-      out.push_back(pid);
-  }
-  ::closedir(d);
-  return out;
-}
-
-bool wait_for_children(pid_t parent, size_t n, std::chrono::seconds timeout) {
-  auto end = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < end) {
-    if (children_of(parent).size() == n) return true;
     std::this_thread::sleep_for(50ms);
   }
   return false;
