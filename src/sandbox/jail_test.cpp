@@ -24,6 +24,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -48,7 +49,7 @@ struct TempDir {
 // status the outer process (the jail's supervisor) ends with, or 1000 +
 // signal, and what was written to stderr.
 template <class F>
-int run_jailed(const JailConfig& cfg, F inside, std::string* err) {
+int run_jailed(const JailConfig& cfg, F inside, std::string* err, std::vector<int> keep = {}) {
   int p[2];
   if (::pipe(p) != 0) return -1;
   std::fflush(nullptr);
@@ -57,7 +58,7 @@ int run_jailed(const JailConfig& cfg, F inside, std::string* err) {
     ::dup2(p[1], STDERR_FILENO);
     ::close(p[0]);
     try {
-      enter_jail(cfg);
+      enter_jail(cfg, nullptr, keep);
     } catch (const Error& e) {
       std::fprintf(stderr, "error: %s\n", e.what());
       std::fflush(stderr);
@@ -174,6 +175,39 @@ TEST(Jail, TheSupervisorPassesTheStatusOn) {
                 &err),
             128 + SIGSEGV)
       << err;
+}
+
+// The warm pool's workers keep their listening socket and pipes across the
+// jail (cli/pool.h); every other inherited descriptor is closed.
+TEST(Jail, OnlyTheDescriptorsAskedForAreKept) {
+  REQUIRE_ROOT();
+  TempDir dir;
+  ASSERT_FALSE(dir.path.empty());
+  JailConfig cfg;
+  cfg.dir = dir.path;
+  int a[2], b[2], c[2];
+  ASSERT_EQ(::pipe(a), 0);
+  ASSERT_EQ(::pipe(b), 0);
+  ASSERT_EQ(::pipe(c), 0);
+  std::string err;
+  int rc = run_jailed(
+      cfg,
+      [&]() -> int {
+        CHECK_INSIDE(::fcntl(a[1], F_GETFD) >= 0, 10);
+        CHECK_INSIDE(::fcntl(c[0], F_GETFD) >= 0, 11);
+        CHECK_INSIDE(::fcntl(a[0], F_GETFD) < 0 && errno == EBADF, 12);
+        CHECK_INSIDE(::fcntl(b[0], F_GETFD) < 0 && errno == EBADF, 13);
+        CHECK_INSIDE(::fcntl(b[1], F_GETFD) < 0 && errno == EBADF, 14);
+        CHECK_INSIDE(::fcntl(c[1], F_GETFD) < 0 && errno == EBADF, 15);
+        CHECK_INSIDE(::write(a[1], "k", 1) == 1, 16);  // still the same pipe
+        return 0;
+      },
+      &err, {c[0], a[1]});
+  EXPECT_EQ(rc, 0) << err;
+  char ch = 0;
+  EXPECT_EQ(::read(a[0], &ch, 1), 1);
+  EXPECT_EQ(ch, 'k');
+  for (int fd : {a[0], a[1], b[0], b[1], c[0], c[1]}) ::close(fd);
 }
 
 TEST(Jail, SetUpErrorsAreClear) {
