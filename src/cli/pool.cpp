@@ -20,6 +20,7 @@
 #include "amber/unique_fd.h"
 #include "cli/commands.h"
 #include "cli/doctor.h"
+#include "cli/pool_wire.h"
 #include "firmware/memory_map.h"
 #include "kvm/backend.h"
 #include "kvm/kvm_hypervisor.h"
@@ -33,90 +34,13 @@ namespace amber::cli {
 
 namespace {
 
-// The wire format (docs/pool.md): one seqpacket record each way. The
-// request: kMagic, the client's start time (CLOCK_MONOTONIC ns, for
-// --timings), then amber's arguments, each ended by a NUL; with it, the
-// client's working directory, stdin, stdout and stderr (SCM_RIGHTS, in that
-// order). The answer: "status N", or "error TEXT" when the request was not
-// run.
-constexpr std::string_view kMagic = "amber-pool 1\n";
-constexpr size_t kMaxRequest = 64 << 10;
-constexpr size_t kMaxArgs = 512;
-constexpr int kRequestFds = 4;
-
 const PoolRequest* g_request = nullptr;
 
-sockaddr_un socket_address(const std::string& path) {
-  sockaddr_un a{};
-  a.sun_family = AF_UNIX;
-  if (path.empty() || path.size() >= sizeof a.sun_path)
-    throw UsageError(fmt::format("pool socket '{}': the path must have 1 to {} bytes", path, sizeof a.sun_path - 1));
-  std::memcpy(a.sun_path, path.data(), path.size());
-  return a;
-}
-
-void answer(int conn, const std::string& text) { (void)!::write(conn, text.data(), text.size()); }
+using pool_wire::kRequestFds;
+using pool_wire::send_answer;
 
 // ---- the worker ------------------------------------------------------------
 
-struct Request {
-  std::vector<std::string> args;
-  std::chrono::steady_clock::time_point client_start;
-  UniqueFd fds[kRequestFds];  // cwd, stdin, stdout, stderr
-};
-
-Request receive_request(int conn) {
-  std::vector<char> buf(kMaxRequest + 1);
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kRequestFds)];
-  iovec iov{buf.data(), buf.size()};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
-  ssize_t n;
-  do n = ::recvmsg(conn, &msg, MSG_CMSG_CLOEXEC);
-  while (n < 0 && errno == EINTR);
-  if (n < 0) throw SysError("pool: receiving the request", errno);
-  Request r;
-  // Descriptors first, so that every one received is closed on any error.
-  int got = 0;
-  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
-    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-    size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-    for (size_t i = 0; i < count; ++i) {
-      int fd;
-      std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
-      if (got < kRequestFds) r.fds[got++].reset(fd);
-      else ::close(fd);
-    }
-  }
-  if (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) throw Error("pool: the request is too large");
-  if (got != kRequestFds) throw Error(fmt::format("pool: the request carries {} descriptors, not {}", got, kRequestFds));
-  std::string_view body(buf.data(), size_t(n));
-  if (body.substr(0, kMagic.size()) != kMagic) throw Error("pool: not an amber pool request (another amber version?)");
-  body.remove_prefix(kMagic.size());
-  auto nl = body.find('\n');
-  if (nl == std::string_view::npos || nl == 0 || nl > 20) throw Error("pool: the request has no start time");
-  uint64_t ns = 0;
-  for (char ch : body.substr(0, nl)) {
-    if (ch < '0' || ch > '9') throw Error("pool: the request's start time is not a number");
-    ns = ns * 10 + uint64_t(ch - '0');
-  }
-  r.client_start = std::chrono::steady_clock::time_point(std::chrono::nanoseconds(ns));
-  body.remove_prefix(nl + 1);
-  while (!body.empty()) {
-    auto end = body.find('\0');
-    if (end == std::string_view::npos) throw Error("pool: the request's last argument is not terminated");
-    if (r.args.size() == kMaxArgs) throw Error(fmt::format("pool: more than {} arguments", kMaxArgs));
-    r.args.emplace_back(body.substr(0, end));
-    body.remove_prefix(end + 1);
-  }
-  if (r.args.empty() || r.args[0] != "resume") throw Error("pool: only 'amber resume' requests are served");
-  return r;
-}
-
-// Takes the client's request over and runs it as `amber resume` would.
 // What a worker knows before any request.
 struct WorkerContext {
   hv::Hypervisor* hv = nullptr;
@@ -134,32 +58,32 @@ int serve(int conn, const WorkerContext& w) {
   // The worker acts with the pool's user's rights on the client's files
   // and terminal: only that user (or root, who could anyway) may ask.
   if (cred.uid != w.owner && cred.uid != 0) {
-    answer(conn, fmt::format("error this pool serves uid {} only, not uid {}", w.owner, cred.uid));
+    send_answer(conn, fmt::format("error this pool serves uid {} only, not uid {}", w.owner, cred.uid));
     return 1;
   }
-  Request req;
+  pool_wire::Request req;
   try {
-    req = receive_request(conn);
+    req = pool_wire::receive_request(conn);
   } catch (const Error& e) {
-    answer(conn, std::string("error ") + e.what());
+    send_answer(conn, std::string("error ") + e.what());
     return 1;
   }
   // A jailed worker resolves paths inside its jail: the client's directory
   // is outside it, and entering it would be a way out.
   if (!w.jailed && ::fchdir(req.fds[0].get()) != 0) {
-    answer(conn, fmt::format("error pool: entering the client's working directory: {}", std::strerror(errno)));
+    send_answer(conn, fmt::format("error pool: entering the client's working directory: {}", std::strerror(errno)));
     return 1;
   }
   for (int i = 0; i < 3; ++i)
     if (::dup2(req.fds[i + 1].get(), i) < 0) {
-      answer(conn, fmt::format("error pool: taking over the client's descriptors: {}", std::strerror(errno)));
+      send_answer(conn, fmt::format("error pool: taking over the client's descriptors: {}", std::strerror(errno)));
       return 1;
     }
   for (auto& fd : req.fds) fd.reset();
   PoolRequest r{w.hv, w.warm, w.linux_refusal, w.checked, conn, req.client_start};
   g_request = &r;
   int rc = amber_main(req.args);
-  answer(conn, fmt::format("status {}", rc));
+  send_answer(conn, fmt::format("status {}", rc));
   return rc;
 }
 
@@ -266,7 +190,7 @@ vmm::VmShape shape_of(const PoolArgs& a, std::vector<image::FileIdentity>& check
 class Listener {
  public:
   explicit Listener(const std::string& path) : path_(path) {
-    sockaddr_un a = socket_address(path);
+    sockaddr_un a = pool_wire::socket_address(path);
     struct stat st {};
     if (::lstat(path.c_str(), &st) == 0) {
       if (!S_ISSOCK(st.st_mode)) throw Error(fmt::format("pool: {} exists and is not a socket; refusing to replace it", path));
@@ -406,7 +330,7 @@ int cmd_pool(const PoolArgs& a) {
 
 int resume_through_pool(const std::string& socket, const std::vector<std::string>& args) {
   auto start = std::chrono::steady_clock::now();
-  sockaddr_un a = socket_address(socket);
+  sockaddr_un a = pool_wire::socket_address(socket);
   UniqueFd s(check_sys(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0), "socket"));
   if (::connect(s.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
     int err = errno;
@@ -415,49 +339,10 @@ int resume_through_pool(const std::string& socket, const std::vector<std::string
     throw SysError(fmt::format("--pool {}: connect", socket), err);
   }
   UniqueFd cwd(check_sys(::open(".", O_PATH | O_DIRECTORY | O_CLOEXEC), "open ."));
-  std::string body(kMagic);
-  body += fmt::format("{}\n", std::chrono::duration_cast<std::chrono::nanoseconds>(start.time_since_epoch()).count());
-  for (auto& arg : args) {
-    body += arg;
-    body += '\0';
-  }
-  if (body.size() > kMaxRequest) throw UsageError("resume --pool: the arguments are too long for a pool request");
-  int fds[kRequestFds] = {cwd.get(), STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof fds)] = {};
-  iovec iov{body.data(), body.size()};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
-  cmsghdr* c = CMSG_FIRSTHDR(&msg);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(sizeof fds);
-  std::memcpy(CMSG_DATA(c), fds, sizeof fds);
-  ssize_t n;
-  do n = ::sendmsg(s.get(), &msg, MSG_NOSIGNAL);
-  while (n < 0 && errno == EINTR);
-  if (n < 0) throw SysError(fmt::format("--pool {}: sending the request", socket), errno);
+  pool_wire::send_request(s.get(), start, args, {cwd.get(), STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO});
   cwd.reset();
   // The worker now runs the VM on this terminal; its answer comes at the end.
-  char buf[1024];
-  do n = ::recv(s.get(), buf, sizeof buf - 1, 0);
-  while (n < 0 && errno == EINTR);
-  if (n <= 0)
-    throw Error(fmt::format("--pool {}: the pool's worker ended without an exit status (its messages, if any, are above)",
-                            socket));
-  std::string_view reply(buf, size_t(n));
-  if (reply.substr(0, 7) == "status ") {
-    int rc = 0;
-    for (char ch : reply.substr(7)) {
-      if (ch < '0' || ch > '9' || rc > 1000) throw Error("--pool: a malformed answer from the pool");
-      rc = rc * 10 + (ch - '0');
-    }
-    return rc;
-  }
-  if (reply.substr(0, 6) == "error ") throw Error(std::string(reply.substr(6)));
-  throw Error("--pool: a malformed answer from the pool");
+  return pool_wire::receive_status(s.get(), socket);
 }
 
 }  // namespace amber::cli
