@@ -13,7 +13,9 @@
 #                 = the --timings total (main() to the vCPUs started); "to
 #                 output" = fork() to the first console byte after typing a
 #                 newline (sent at once; the guest's shell answers it); "to
-#                 tok-42" = to the answer of `echo tok-$((6*7))`.
+#                 tok-42" = to the answer of `echo tok-$((6*7))`; then
+#                 `echo tik-$((7*8))` is typed: "first command" = first
+#                 output to tok-42, "second command" = tok-42 to tik-56.
 # QEMU   save:    -M microvm ... -monitor pipe:mon; on AMBER-SNAP-HERE the
 #                 monitor gets `migrate_set_parameter max-bandwidth 100G` (no
 #                 rate limit: QEMU's best case), `migrate "exec:cat > qimg"`,
@@ -49,6 +51,11 @@ fail=0
 bad() { echo "--- FAILED: $*"; [ -f "$log" ] && { tr -d '\r' <"$log" | tail -c 2000; echo; }; fail=1; }
 val() { echo "$out" | sed -n "s/^benchrun: $1 \([0-9.]*\).*/\1/p" | head -n 1; }
 typed='\necho tok-$((6*7))\n'
+# The second command, typed when the first one's answer appears (issue 12
+# goal 4: the first command after a resume within 2x of a warm second one).
+second='echo tik-$((7*8))\n'
+# cmd_ms KIND: first = output -> tok-42, second = tok-42 -> tik-56
+cmd_ms() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "") print "-"; else printf "%.1f", b - a }'; }
 qemu_cmd() {  # size
   echo "qemu-system-x86_64 -M microvm,acpi=off -accel kvm -cpu host -m $1 -smp 1 -device i8042" \
     "-nographic -no-reboot -nodefaults -no-user-config -serial stdio -kernel bzImage" \
@@ -75,13 +82,15 @@ amber_save() {  # size tag [--compress]
 amber_resume() {  # size tag rep
   img=/tmp/a-$1-$2.amber log=log-ares-$1-$2-$3
   [ -f "$img" ] || return
-  out=$(./benchrun -t 60 -i "$typed" -m tok=tok-42 -q tok-42 -o "$log" -- \
+  out=$(./benchrun -t 60 -i "$typed" -m tok=tok-42 -I "tok=$second" -m tik=tik-56 -q tik-56 -o "$log" -- \
     ./amber resume "$img" --timings 2>&1) || { bad "amber resume $1 $2: $out"; return; }
   kvm=$(tr -d '\r' <"$log" | sed -n 's/^amber: timings: .*; total \([0-9.]*\) ms.*/\1/p' | head -n 1)
   echo "SNAP amber-$2 $1 timings $(tr -d '\r' <"$log" | grep '^amber: timings' | head -n 1)"
   echo "SNAP amber-$2 $1 kvmrun_ms ${kvm:--}"
   echo "SNAP amber-$2 $1 output_ms $(val first-stdout)"
   echo "SNAP amber-$2 $1 tok_ms $(val 'mark tok')"
+  echo "SNAP amber-$2 $1 first_cmd_ms $(cmd_ms "$(val first-stdout)" "$(val 'mark tok')")"
+  echo "SNAP amber-$2 $1 second_cmd_ms $(cmd_ms "$(val 'mark tok')" "$(val 'mark tik')")"
 }
 qemu_save() {  # size
   img=/tmp/q-$1.mig log=log-qsave-$1
@@ -105,11 +114,13 @@ qemu_save() {  # size
 qemu_restore() {  # size rep
   img=/tmp/q-$1.mig log=log-qres-$1-$2
   [ -s "$img" ] || return
-  out=$(./benchrun -t 60 -i "$typed" -m tok=tok-42 -q tok-42 -o "$log" -- \
+  out=$(./benchrun -t 60 -i "$typed" -m tok=tok-42 -I "tok=$second" -m tik=tik-56 -q tik-56 -o "$log" -- \
     $(qemu_cmd "$1") -append "$append" -monitor none -incoming "exec:cat $img" 2>&1) ||
     { bad "qemu restore $1: $out"; return; }
   echo "SNAP qemu $1 output_ms $(val first-stdout)"
   echo "SNAP qemu $1 tok_ms $(val 'mark tok')"
+  echo "SNAP qemu $1 first_cmd_ms $(cmd_ms "$(val first-stdout)" "$(val 'mark tok')")"
+  echo "SNAP qemu $1 second_cmd_ms $(cmd_ms "$(val 'mark tok')" "$(val 'mark tik')")"
 }
 
 for s in $sizes; do
@@ -160,6 +171,11 @@ for s in $sizes; do
   echo "  ratios amber-zstd/amber-plain at ${s}M (goal: at most 2): to KVM_RUN $(ratio "$(get amber-zstd "$s" kvmrun_ms)" "$(get amber-plain "$s" kvmrun_ms)")," \
     "to output $(ratio "$(get amber-zstd "$s" output_ms)" "$(get amber-plain "$s" output_ms)")," \
     "to tok-42 $(ratio "$(get amber-zstd "$s" tok_ms)" "$(get amber-plain "$s" tok_ms)")"
+  # goal 4: first output -> first answer, against the next command's answer
+  for v in amber-plain amber-zstd qemu; do
+    f=$(get "$v" "$s" first_cmd_ms) n=$(get "$v" "$s" second_cmd_ms)
+    [ "$f" = - ] || echo "  $v at ${s}M: first command $f ms, second $n ms, first/second $(ratio "$f" "$n") (goal: at most 2)"
+  done
 done
 first=${sizes%% *} last=${sizes##* }
 if [ "$first" != "$last" ]; then
