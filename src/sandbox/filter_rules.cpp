@@ -224,9 +224,10 @@ std::vector<sock_filter> compile_filter(ThreadRole role, bool log_mode) {
   // ioctls by exact request number (the main role's union lists some twice).
   std::sort(r.ioctls.begin(), r.ioctls.end());
   r.ioctls.erase(std::unique(r.ioctls.begin(), r.ioctls.end()), r.ioctls.end());
-  // KVM_RUN's rule first: libseccomp emits an argument chain in the order
-  // its rules were added, and it is the call a vCPU makes most.
-  std::stable_partition(r.ioctls.begin(), r.ioctls.end(), [](unsigned long q) { return q == KVM_RUN; });
+  // libseccomp tests one syscall's values in descending order whatever
+  // the order they were added in, so KVM_RUN (0xae80) comes near the end of
+  // the vCPU's ~30 comparisons: tens of ns against the microseconds of a
+  // VM exit (seccomp_cost; docs/performance.md).
   for (unsigned long req : r.ioctls)
     check_rc(seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1, SCMP_A1(SCMP_CMP_EQ, req)),
              fmt::format("{} filter: ioctl {:#x}", role_name, req));
