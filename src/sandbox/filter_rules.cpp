@@ -80,8 +80,8 @@ constexpr unsigned long kTtyIoctlType = 0x54;  // 'T': TCGETS, TCSETS, TIOCGWINS
 using Requests = std::vector<unsigned long>;
 
 // What a vCPU thread issues on its vCPU's descriptor (src/kvm/kvm_vcpu.cpp,
-// kvm_vcpu_debug.cpp, vcpu_state.cpp): KVM_RUN first (the hot one, tested
-// first), then the state the save, restore, reset and gdb tasks
+// kvm_vcpu_debug.cpp, vcpu_state.cpp): KVM_RUN, then the state the save,
+// restore, reset and gdb tasks
 // (Machine::run_on_vcpu) read and write there, plus KVM_IRQ_LINE on the VM's
 // descriptor: the devices it emulates on an exit (the UART, the i8042,
 // virtio-mmio without an ioeventfd) raise their lines from it.
