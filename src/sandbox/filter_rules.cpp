@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <linux/kvm.h>
+#include <linux/userfaultfd.h>
 #include <sched.h>
 #include <signal.h>
 #include <seccomp.h>
@@ -11,6 +12,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <stdexcept>
 #include <string>
@@ -19,6 +21,7 @@
 
 #include "amber/error.h"
 #include "amber/unique_fd.h"
+#include "kvm/kvm_abi.h"
 
 namespace amber::sandbox {
 
@@ -65,20 +68,60 @@ const Names kMainOnly = {
     "wait4", "kill", "getppid",
 };
 
-constexpr unsigned long kKvmIoctlType = 0xAE;  // KVMIO, <linux/kvm.h>
 constexpr unsigned long kTtyIoctlType = 0x54;  // 'T': TCGETS, TCSETS, TIOCGWINSZ
-constexpr unsigned long kUffdIoctlType = 0xAA;  // UFFDIO, <linux/userfaultfd.h>
+
+// ioctls by their exact request number, as Firecracker and Cloud Hypervisor
+// list them. The numbers come from the headers the calling code uses:
+// <linux/kvm.h>, and src/kvm/kvm_abi.h for the ioctls whose struct ends in a
+// flexible array (under g++ <linux/kvm.h>'s _IOW sizes for those are wrong;
+// src/kvm uses kvm_abi.h's, so the filter must too). libseccomp compares
+// all 64 bits: glibc's ioctl passes the request as an unsigned long, so a
+// request with bit 31 set (_IOR, _IOWR) is not sign-extended.
+using Requests = std::vector<unsigned long>;
+
+// What a vCPU thread issues on its vCPU's descriptor (src/kvm/kvm_vcpu.cpp,
+// kvm_vcpu_debug.cpp, vcpu_state.cpp): KVM_RUN, then the state the save,
+// restore, reset and gdb tasks
+// (Machine::run_on_vcpu) read and write there, plus KVM_IRQ_LINE on the VM's
+// descriptor: the devices it emulates on an exit (the UART, the i8042,
+// virtio-mmio without an ioeventfd) raise their lines from it.
+const Requests kVcpuIoctls = {
+    KVM_RUN,
+    KVM_IRQ_LINE,
+    KVM_GET_REGS, KVM_SET_REGS, KVM_GET_SREGS, KVM_SET_SREGS, KVM_GET_SREGS2, KVM_SET_SREGS2,
+    KVM_GET_FPU, KVM_SET_FPU, kvm::kKvmGetXsave, kvm::kKvmGetXsave2, kvm::kKvmSetXsave,
+    KVM_GET_XCRS, KVM_SET_XCRS, KVM_GET_DEBUGREGS, KVM_SET_DEBUGREGS,
+    KVM_GET_LAPIC, KVM_SET_LAPIC, kvm::kKvmGetMsrs, kvm::kKvmSetMsrs,
+    kvm::kKvmSetCpuid2, kvm::kKvmGetCpuid2,
+    KVM_GET_MP_STATE, KVM_SET_MP_STATE, KVM_GET_VCPU_EVENTS, KVM_SET_VCPU_EVENTS,
+    KVM_GET_TSC_KHZ, KVM_SET_TSC_KHZ, KVM_KVMCLOCK_CTRL,
+    KVM_SET_GUEST_DEBUG,
+};
+// What the main thread issues on the VM's descriptor once its filter is
+// loaded: the VM-wide state a save reads and a reset writes
+// (src/kvm/vm_state.cpp), and KVM_IRQFD, which a save uses to settle the
+// virtio interrupts (irq_lines.cpp) and the Machine's destructor to unbind
+// them. Everything that builds the VM (KVM_CREATE_VM, _VCPU, _IRQCHIP,
+// _PIT2, KVM_SET_USER_MEMORY_REGION, KVM_IOEVENTFD, KVM_SET_TSS_ADDR,
+// KVM_CHECK_EXTENSION, KVM_GET_SUPPORTED_CPUID, ...) runs before, and is in
+// no list: one process runs one Machine, built before the filter.
+const Requests kMainVmIoctls = {
+    KVM_GET_IRQCHIP, KVM_SET_IRQCHIP, KVM_GET_PIT2, KVM_SET_PIT2, KVM_GET_CLOCK, KVM_SET_CLOCK,
+    KVM_IRQFD,
+};
+// The lazy RAM restore's two fill threads (src/snapshot/lazy_ram.cpp); the
+// main thread made the userfaultfd (UFFDIO_API, UFFDIO_REGISTER) before.
+const Requests kFillIoctls = {UFFDIO_COPY, UFFDIO_WAKE};
 
 struct RoleRules {
   Names calls;
-  bool kvm_ioctls = false;    // ioctl type KVMIO
+  Requests ioctls;            // exact request numbers
   bool tty_ioctls = false;    // every 'T' ioctl; otherwise only TCSETS (the fatal path's terminal restore)
-  bool irq_line = false;      // the one KVM ioctl KVM_IRQ_LINE (a level interrupt)
-  bool uffd_ioctls = false;   // ioctl type UFFDIO (UFFDIO_COPY, UFFDIO_WAKE)
   bool threads = false;       // clone(CLONE_THREAD); prctl(PR_SET_NAME, PR_SET_NO_NEW_PRIVS) for children
   bool save_writer = false;   // glibc's fork() exactly, for the background save's child (it keeps this filter)
 };
 
+void append(Requests& to, const Requests& from) { to.insert(to.end(), from.begin(), from.end()); }
 void append(Names& to, const Names& from) { to.insert(to.end(), from.begin(), from.end()); }
 
 RoleRules rules_for(ThreadRole role) {
@@ -87,7 +130,7 @@ RoleRules rules_for(ThreadRole role) {
   switch (role) {
     case ThreadRole::kVcpu:
       append(r.calls, kBlockIo);
-      r.kvm_ioctls = true;
+      r.ioctls = kVcpuIoctls;
       break;
     case ThreadRole::kIo:
       append(r.calls, kBlockIo);
@@ -96,7 +139,7 @@ RoleRules rules_for(ThreadRole role) {
       break;
     case ThreadRole::kConsole:
       append(r.calls, {"poll", "ppoll"});
-      r.irq_line = true;  // input raises the UART's IRQ 4 (src/kvm/irq_lines.cpp)
+      r.ioctls = {KVM_IRQ_LINE};  // input raises the UART's IRQ 4 (src/kvm/irq_lines.cpp)
       break;
     case ThreadRole::kApi:
       append(r.calls, {"poll", "ppoll", "accept4", "recvfrom", "sendto", "recvmsg", "sendmsg", "shutdown"});
@@ -121,17 +164,22 @@ RoleRules rules_for(ThreadRole role) {
       // image (pread64) and copies chunks in (UFFDIO_COPY, UFFDIO_WAKE). The
       // userfaultfd itself was made and registered by the main thread first.
       append(r.calls, {"pread64", "poll", "ppoll"});
-      r.uffd_ioctls = true;
+      r.ioctls = kFillIoctls;
       break;
     case ThreadRole::kMain:
       // The main thread starts the vCPU, I/O, console and save threads after
       // its own filter is loaded; they inherit it and stack their own, so it
       // holds theirs too. Sockets are not in it: the control socket's thread
       // starts before it.
-      for (ThreadRole child : {ThreadRole::kVcpu, ThreadRole::kIo, ThreadRole::kConsole, ThreadRole::kSave})
-        append(r.calls, rules_for(child).calls);
+      for (ThreadRole child : {ThreadRole::kVcpu, ThreadRole::kIo, ThreadRole::kConsole, ThreadRole::kSave}) {
+        RoleRules c = rules_for(child);
+        append(r.calls, c.calls);
+        append(r.ioctls, c.ioctls);
+      }
       append(r.calls, kMainOnly);
-      r.kvm_ioctls = true;
+      // Its own VM-level ioctls; a vCPU task also runs here when its
+      // thread has ended (VcpuThread::run_on_thread), covered by the above.
+      append(r.ioctls, kMainVmIoctls);
       r.tty_ioctls = true;
       r.threads = true;
       r.save_writer = true;
@@ -173,18 +221,16 @@ std::vector<sock_filter> compile_filter(ThreadRole role, bool log_mode) {
   // No new executable memory: mmap and mprotect without PROT_EXEC.
   for (int nr : {SCMP_SYS(mmap), SCMP_SYS(mprotect)})
     check_rc(seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1, SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0)), "mmap rule");
-  // ioctl by its type byte (bits 8-15 of the request).
-  if (r.kvm_ioctls)
-    check_rc(seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
-                              SCMP_A1(SCMP_CMP_MASKED_EQ, 0xff00, kKvmIoctlType << 8)),
-             "ioctl rule");
-  if (r.irq_line && !r.kvm_ioctls)
-    check_rc(seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1, SCMP_A1(SCMP_CMP_EQ, KVM_IRQ_LINE)),
-             "ioctl rule");
-  if (r.uffd_ioctls)
-    check_rc(seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
-                              SCMP_A1(SCMP_CMP_MASKED_EQ, 0xff00, kUffdIoctlType << 8)),
-             "ioctl rule");
+  // ioctls by exact request number (the main role's union lists some twice).
+  std::sort(r.ioctls.begin(), r.ioctls.end());
+  r.ioctls.erase(std::unique(r.ioctls.begin(), r.ioctls.end()), r.ioctls.end());
+  // libseccomp tests one syscall's values in descending order whatever
+  // the order they were added in, so KVM_RUN (0xae80) comes near the end of
+  // the vCPU's ~30 comparisons: tens of ns against the microseconds of a
+  // VM exit (seccomp_cost; docs/performance.md).
+  for (unsigned long req : r.ioctls)
+    check_rc(seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1, SCMP_A1(SCMP_CMP_EQ, req)),
+             fmt::format("{} filter: ioctl {:#x}", role_name, req));
   if (r.tty_ioctls)
     check_rc(seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
                               SCMP_A1(SCMP_CMP_MASKED_EQ, 0xff00, kTtyIoctlType << 8)),

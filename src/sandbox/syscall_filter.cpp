@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <sys/ucontext.h>
 #include <unistd.h>
 
 #include <array>
@@ -44,9 +45,15 @@ struct Line {
     do d[i++] = char('0' + v % 10); while ((v /= 10) && i < 24);
     while (i > 0 && len < sizeof buf) buf[len++] = d[--i];
   }
+  void add_hex(unsigned long v) {
+    add("0x");
+    int shift = 60;
+    while (shift > 0 && (v >> shift) == 0) shift -= 4;
+    for (; shift >= 0 && len < sizeof buf; shift -= 4) buf[len++] = "0123456789abcdef"[(v >> shift) & 0xf];
+  }
 };
 
-void on_sigsys(int, siginfo_t* info, void*) {
+void on_sigsys(int, siginfo_t* info, void* uc) {
   Line l;
   l.add("\r\namber: seccomp: thread ");
   l.add(t_role);
@@ -61,6 +68,13 @@ void on_sigsys(int, siginfo_t* info, void*) {
     l.add(nr >= 0 && nr < kMaxSyscallName && kSyscallNames[nr] ? kSyscallNames[nr] : "?");
     l.add(" (nr ");
     l.add(static_cast<unsigned long>(nr));
+    if (nr == SYS_ioctl && uc) {
+      // Which ioctl: the trap leaves the call's registers as they were, so
+      // its request (the second argument) is in rsi. The number, in hex as
+      // <linux/kvm.h>'s _IO* macros make it (api.rst names each).
+      l.add(", request ");
+      l.add_hex(static_cast<unsigned long>(static_cast<ucontext_t*>(uc)->uc_mcontext.gregs[REG_RSI]));
+    }
     l.add(")");
   }
   l.add("; stopping (docs/security.md)\r\n");
