@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -36,7 +35,6 @@ namespace {
 
 const PoolRequest* g_request = nullptr;
 
-using pool_wire::kRequestFds;
 using pool_wire::send_answer;
 
 // ---- the worker ------------------------------------------------------------
@@ -197,6 +195,9 @@ class Listener {
       UniqueFd probe(check_sys(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0), "socket"));
       if (::connect(probe.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) == 0)
         throw Error(fmt::format("pool: another process serves {}", path));
+      // Only a socket nobody listens on is stale; another kind of socket
+      // (EPROTOTYPE: a stream socket someone serves) is not ours to remove.
+      if (errno != ECONNREFUSED) throw SysError(fmt::format("pool: probing the existing socket {}", path), errno);
       ::unlink(path.c_str());
     }
     fd_.reset(check_sys(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0), "socket"));
