@@ -130,6 +130,21 @@ TEST(Pool, BadRequestsAreAnsweredAndThePoolGoesOn) {
   auto jailed = lt::run({kAmber, "resume", img, "--pool", sock, "--jail", dir.path}, 60s);
   EXPECT_EQ(jailed.status, lt::ExitStatus::exited(2)) << jailed.transcript();
 
+  // A file that is not a socket is never replaced; a socket nobody listens
+  // on (a pool that was killed) is.
+  std::string file = dir.path + "/file";
+  { std::ofstream(file) << "mine"; }
+  auto refused = lt::run({kAmber, "pool", file, "--size", "1"}, 60s);
+  EXPECT_EQ(refused.status, lt::ExitStatus::exited(1)) << refused.transcript();
+  EXPECT_NE(refused.err.find("exists and is not a socket"), std::string::npos) << refused.transcript();
+  {
+    int stale = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    sockaddr_un sa{};
+    sa.sun_family = AF_UNIX;
+    std::strncpy(sa.sun_path, sock.c_str(), sizeof sa.sun_path - 1);
+    ASSERT_EQ(::bind(stale, reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0) << std::strerror(errno);
+    ::close(stale);
+  }
   lt::Process pool({kAmber, "pool", sock, "--size", "1", "--like", img});
   ASSERT_TRUE(wait_for_err(pool, "ready: 1 warm VM", 120s)) << pool.transcript();
   // Garbage without descriptors: answered with an error, the worker replaced.
