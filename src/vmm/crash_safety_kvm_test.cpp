@@ -221,7 +221,7 @@ TEST(CrashSafety, ASaveThatRunsOutOfSpaceFailsClearlyAndKeepsTheOldImage) {
     // The VM is still there, in the state it was in.
     auto status = w.ctl({"status"});
     EXPECT_NE(status.out.find(paused ? "\"state\":\"paused\"" : "\"state\":\"running\""), std::string::npos)
-        << status.transcript();
+        << status.transcript() << "\n---- the VM's amber ----\n" << w.vm.transcript();
     // The old image: same file, same bytes, still verifies; nothing else.
     auto v = lt::run({kAmber, "verify", img}, 120s);
     EXPECT_EQ(v.status, lt::ExitStatus::exited(0)) << v.transcript();
