@@ -28,10 +28,14 @@ void set_thread_start_hook(ThreadStartHook hook) noexcept;
 // Runs the hook for the calling thread.
 void enter_thread_role(ThreadRole role) noexcept;
 
-// Called, async-signal-safe, just before amber ends the process from a
-// signal handler (a forbidden system call): puts the terminal back.
+// Called, async-signal-safe, just before amber ends the process with
+// _exit(exit_status) on a fatal path (a forbidden system call, a bad zstd
+// chunk): puts the terminal back, and writes "status N" to the descriptor
+// set_fatal_exit_report() gave (a warm-pool worker's client, which would
+// otherwise never learn the status: cli/pool.h).
 using FatalCleanup = void (*)() noexcept;
 void set_fatal_cleanup(FatalCleanup cleanup) noexcept;
-void run_fatal_cleanup() noexcept;
+void set_fatal_exit_report(int fd) noexcept;  // -1: none
+void run_fatal_cleanup(int exit_status) noexcept;
 
 }  // namespace amber

@@ -16,6 +16,7 @@
 #include <fmt/core.h>
 
 #include "amber/error.h"
+#include "amber/thread_role.h"
 #include "amber/unique_fd.h"
 #include "cli/commands.h"
 #include "cli/doctor.h"
@@ -80,6 +81,8 @@ int serve(int conn, const WorkerContext& w) {
   for (auto& fd : req.fds) fd.reset();
   PoolRequest r{w.hv, w.warm, w.linux_refusal, w.checked, conn, req.client_start};
   g_request = &r;
+  // A fatal path's _exit (a forbidden call, a bad zstd chunk) answers too.
+  set_fatal_exit_report(conn);
   int rc = amber_main(req.args);
   send_answer(conn, fmt::format("status {}", rc));
   return rc;

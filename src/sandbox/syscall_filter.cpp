@@ -79,7 +79,7 @@ void on_sigsys(int, siginfo_t* info, void* uc) {
   }
   l.add("; stopping (docs/security.md)\r\n");
   [[maybe_unused]] auto r = ::write(STDERR_FILENO, l.buf, l.len);
-  run_fatal_cleanup();
+  run_fatal_cleanup(kSeccompExitStatus);
   // exit_group: every thread ends now; an image being written is still an
   // unnamed O_TMPFILE and goes with the process.
   _exit(kSeccompExitStatus);

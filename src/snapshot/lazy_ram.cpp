@@ -42,7 +42,7 @@ struct MemoryGone {};
   log::error("lazy RAM restore: {}; the guest cannot run on without these bytes (amber verify names every bad "
              "section)",
              message);
-  run_fatal_cleanup();
+  run_fatal_cleanup(1);
   ::_exit(1);
 }
 

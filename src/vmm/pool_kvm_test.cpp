@@ -118,6 +118,22 @@ TEST(Pool, AClientThatGoesAwayStopsItsVm) {
                                                       << pool.transcript();
 }
 
+// A resume that ends on a fatal path (here a forbidden system call, through
+// the seccomp test hook the workers inherit from the pool's environment)
+// still answers its exit status: 159, as `amber resume` would exit.
+TEST(Pool, AResumeEndedByAForbiddenCallAnswersItsExitStatus) {
+  TempDir dir;
+  ASSERT_FALSE(dir.path.empty());
+  std::string img = save_saveexit(dir), sock = dir.path + "/pool.sock";
+  lt::Process pool({kAmber, "pool", sock, "--size", "1", "--like", img},
+                   {"", {{"AMBER_TEST_FORBIDDEN_SYSCALL", "vcpu"}}});
+  ASSERT_TRUE(wait_for_err(pool, "ready: 1 warm VM", 120s)) << pool.transcript();
+  auto r = lt::run({kAmber, "resume", img, "--pool", sock}, 60s);
+  EXPECT_EQ(r.status, lt::ExitStatus::exited(159)) << r.transcript();
+  EXPECT_NE(r.err.find("made forbidden system call mount"), std::string::npos) << r.transcript();
+  EXPECT_EQ(r.err.find("without an exit status"), std::string::npos) << r.transcript();
+}
+
 // Requests that are not amber's, and a client with no pool: clear errors,
 // and the pool goes on serving.
 TEST(Pool, BadRequestsAreAnsweredAndThePoolGoesOn) {
