@@ -158,8 +158,13 @@ void end_idle_worker(int) { _exit(0); }
     ::close(report_fd);
     ::close(lifeline);
     rc = serve(conn, w);
-  } catch (const Error& e) {
+  } catch (const std::exception& e) {
+    // Nothing may unwind out of here: above this frame is the pool's own
+    // loop (this process is its fork), whose destructors would remove the
+    // pool's socket.
     fmt::print(stderr, "amber: error: {}\n", e.what());
+  } catch (...) {
+    fmt::print(stderr, "amber: error: pool worker: an unexpected exception\n");
   }
   std::fflush(nullptr);
   _exit(rc);
