@@ -101,6 +101,24 @@ struct Writer {
   }
 };
 
+// After a save that failed: the VM is still there in the state it was in
+// (paused or running), and the old image at `img` is the same file with the
+// same bytes (inode, size, mtime as `old_st`) and still verifies.
+void expect_vm_kept_and_old_image_intact(Writer& w, bool paused, const std::string& img, const struct stat& old_st) {
+  auto status = w.ctl({"status"});
+  EXPECT_NE(status.out.find(paused ? "\"state\":\"paused\"" : "\"state\":\"running\""), std::string::npos)
+      << status.transcript() << "\n---- the VM's amber ----\n" << w.vm.transcript();
+  auto v = lt::run({kAmber, "verify", img}, 120s);
+  EXPECT_EQ(v.status, lt::ExitStatus::exited(0)) << v.transcript();
+  // Same inode, size and modification time: not replaced, not written to.
+  struct stat now {};
+  ASSERT_EQ(::stat(img.c_str(), &now), 0);
+  EXPECT_EQ(now.st_ino, old_st.st_ino);
+  EXPECT_EQ(now.st_size, old_st.st_size);
+  EXPECT_EQ(now.st_mtim.tv_sec, old_st.st_mtim.tv_sec);
+  EXPECT_EQ(now.st_mtim.tv_nsec, old_st.st_mtim.tv_nsec);
+}
+
 // kill -9 at random points of saves over an existing image. Whether the
 // kill comes before, during or after the save, the image at the path must
 // be complete (the old one or the new one: `amber verify` passes) and the
@@ -218,20 +236,7 @@ TEST(CrashSafety, ASaveThatRunsOutOfSpaceFailsClearlyAndKeepsTheOldImage) {
     EXPECT_EQ(s.status, lt::ExitStatus::exited(1)) << s.transcript();
     EXPECT_NE(s.out.find("\"ok\":false"), std::string::npos) << s.transcript();
     EXPECT_NE(s.out.find("No space left on device"), std::string::npos) << s.transcript();
-    // The VM is still there, in the state it was in.
-    auto status = w.ctl({"status"});
-    EXPECT_NE(status.out.find(paused ? "\"state\":\"paused\"" : "\"state\":\"running\""), std::string::npos)
-        << status.transcript() << "\n---- the VM's amber ----\n" << w.vm.transcript();
-    // The old image: same file, same bytes, still verifies; nothing else.
-    auto v = lt::run({kAmber, "verify", img}, 120s);
-    EXPECT_EQ(v.status, lt::ExitStatus::exited(0)) << v.transcript();
-    // Same inode, size and modification time: not replaced, not written to.
-    struct stat now {};
-    ASSERT_EQ(::stat(img.c_str(), &now), 0);
-    EXPECT_EQ(now.st_ino, old_st.st_ino);
-    EXPECT_EQ(now.st_size, old_st.st_size);
-    EXPECT_EQ(now.st_mtim.tv_sec, old_st.st_mtim.tv_sec);
-    EXPECT_EQ(now.st_mtim.tv_nsec, old_st.st_mtim.tv_nsec);
+    expect_vm_kept_and_old_image_intact(w, paused, img, old_st);
     EXPECT_EQ(entries(small), (std::set<std::string>{"vm.amber"}));
     EXPECT_GE(free_bytes(), free_before) << "the failed save's blocks were not given back";
   }
@@ -290,17 +295,7 @@ TEST(CrashSafety, ASaveThatGetsEioFailsClearlyAndKeepsTheOldImage) {
       EXPECT_NE(s.out.find(c.error), std::string::npos) << s.transcript();
       EXPECT_NE(s.out.find("Input/output error"), std::string::npos) << s.transcript();
       EXPECT_EQ(std::count(s.out.begin(), s.out.end(), '\n'), 1) << s.transcript();
-      auto status = w.ctl({"status"});
-      EXPECT_NE(status.out.find(paused ? "\"state\":\"paused\"" : "\"state\":\"running\""), std::string::npos)
-          << status.transcript();
-      auto v = lt::run({kAmber, "verify", img}, 120s);
-      EXPECT_EQ(v.status, lt::ExitStatus::exited(0)) << v.transcript();
-      struct stat now {};
-      ASSERT_EQ(::stat(img.c_str(), &now), 0);
-      EXPECT_EQ(now.st_ino, old_st.st_ino);
-      EXPECT_EQ(now.st_size, old_st.st_size);
-      EXPECT_EQ(now.st_mtim.tv_sec, old_st.st_mtim.tv_sec);
-      EXPECT_EQ(now.st_mtim.tv_nsec, old_st.st_mtim.tv_nsec);
+      expect_vm_kept_and_old_image_intact(w, paused, img, old_st);
       EXPECT_EQ(entries(dir.path), (std::set<std::string>{"vm.amber", "api.sock"}));
     }
     EXPECT_EQ(w.ctl({"resume"}).status, lt::ExitStatus::exited(0));
