@@ -9,6 +9,7 @@
 #                      "#!/bin/sh", w=$work and each N='V', then the body (stdin)
 # bench_sandbox ARGS.. runs tools/kvm-sandbox.sh with ARGS, output to $work.out too
 # median / ratio       arithmetic on the host (awk)
+# bench_plot NAME DATA  draws NAME.svg with gnuplot (script on stdin)
 #
 # Environment: AMBER_BENCH_KEEP=1 keeps $work; AMBER_BENCH_BUILD=DIR picks the
 # meson build directory (default <repo>/build); AMBER_BENCH_AMBER=FILE benchmarks
@@ -90,3 +91,25 @@ ratio() {
 
 # min / max of the numbers on stdin
 minmax() { sort -g | awk 'NF { if (!n++) lo = $1; hi = $1 } END { if (n) printf "%s-%s\n", lo, hi; else print "-" }'; }
+
+# bench_plot NAME DATA <<'EOF' (a gnuplot script): draws $plot_dir/NAME.svg from the
+# data file DATA (the script refers to it as `data` and to the output as `out`).
+# Plots land in AMBER_BENCH_PLOTS (default $build/bench/plots; docs/plots holds the
+# ones docs/performance.md shows). Without gnuplot (Debian: gnuplot-nox) it says so
+# loudly and draws nothing; the numbers are printed either way.
+bench_plot() {
+  local name=$1 data=$2 dir=${AMBER_BENCH_PLOTS:-$build/bench/plots}
+  if ! command -v gnuplot >/dev/null; then
+    cat >/dev/null
+    bench_log "!!! no plot $name.svg: gnuplot is not installed (apt-get install gnuplot-nox)"
+    return 0
+  fi
+  mkdir -p "$dir"
+  { printf "data = '%s'\nout = '%s'\n" "$data" "$dir/$name.svg"
+    echo "set terminal svg size 640,400 dynamic font 'sans,12' background rgb 'white'"
+    echo "set output out"
+    echo "set grid; set key top left"
+    cat
+  } | gnuplot || { bench_log "!!! gnuplot failed on $name"; return 0; }
+  bench_log "plot: $dir/$name.svg"
+}
