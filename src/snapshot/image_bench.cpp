@@ -3,6 +3,7 @@
 // Files go to $AMBER_BENCH_DIR (default: the temp directory).
 #include <benchmark/benchmark.h>
 #include <sys/resource.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -12,6 +13,7 @@
 #include <map>
 
 #include "amber/mapping.h"
+#include "amber/unique_fd.h"
 #include "snapshot/elf_core.h"
 #include "snapshot/image.h"
 #include "snapshot/zero_scan.h"
@@ -105,6 +107,28 @@ void BM_WriteDirty(benchmark::State& state) {
   std::filesystem::remove(path);
 }
 BENCHMARK(BM_WriteDirty)->Args({256, 0})->Args({256, 1})->Args({1024, 0})->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// The floor under BM_WriteDirty: the same bytes written to a new file with
+// plain 4 MiB pwrites and nothing else (no zero scan, no checksums, no
+// metadata, no rename): what the kernel's copy into the file system costs.
+void BM_PwriteFloor(benchmark::State& state) {
+  uint64_t size = uint64_t(state.range(0)) << 20;
+  Mapping guest = make_guest(size, size);
+  std::string path = bench_file("floor.bin");
+  auto t0 = std::chrono::steady_clock::now();
+  for (auto _ : state) {
+    UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+    if (!fd) state.SkipWithError("open failed");
+    for (uint64_t off = 0; fd && off < size; off += 4u << 20)
+      if (::pwrite(fd.get(), guest.data() + off, std::min<uint64_t>(4u << 20, size - off), off) < 0)
+        state.SkipWithError("pwrite failed");
+    ::unlink(path.c_str());
+  }
+  double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  state.counters["s_per_GiB"] = wall / double(state.iterations()) / (double(size) / double(1ull << 30));
+  state.SetBytesProcessed(int64_t(state.iterations()) * int64_t(size));
+}
+BENCHMARK(BM_PwriteFloor)->Arg(256)->Arg(1024)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 // The zero-page scan alone, one thread: the floor of a raw save.
 void BM_ScanZero256(benchmark::State& state) {
