@@ -89,16 +89,23 @@ struct Writer {
     // 4 MiB slices: the unit of parallel work and the cap of one run's checksum.
     size_t slices = (r.host.size() + kPieceMax - 1) / kPieceMax;
     std::vector<std::vector<CheckedExtent>> found(slices);
+    // Writes into one file serialize on its inode lock in the kernel (shmem,
+    // ext4 and XFS buffered writes all take it exclusively), where a waiting
+    // writer spins. So the workers scan and checksum a slice in parallel and
+    // then write its runs one worker at a time: a waiter sleeps instead of
+    // spinning, the next slice's scan overlaps this one's copy, and a
+    // background save leaves the guest the CPU it would have burnt.
+    std::mutex write_mu;
     parallel_for(slices, worker_count(opt.threads, slices), [&](size_t s, unsigned) {
       uint64_t base = s * kPieceMax, len = std::min<uint64_t>(kPieceMax, r.host.size() - base);
       std::vector<uint8_t> pop;
       if (!populated.empty())
         pop.assign(populated.begin() + base / kPageSize, populated.begin() + (base + len) / kPageSize);
       for_each_nonzero_run(r.host.data() + base, len, pop, [&](uint64_t off, uint64_t n) {
-        const uint8_t* p = r.host.data() + base + off;
-        found[s].push_back({base + off, n, xxh3(p, n)});
-        file.write_at(out.file_offset + base + off, {p, n});
+        found[s].push_back({base + off, n, xxh3(r.host.data() + base + off, n)});
       });
+      std::lock_guard lock(write_mu);
+      for (auto& run : found[s]) file.write_at(out.file_offset + run.offset, {r.host.data() + run.offset, run.length});
       progress.add(len);
     });
     for (auto& f : found) out.runs.insert(out.runs.end(), f.begin(), f.end());
