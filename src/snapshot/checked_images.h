@@ -64,9 +64,10 @@ class CheckedImages {
   // directory, told by the pool that checked its --like image
   // (cli/pool.h). The caller vouches for it; nothing is settled here.
   void remember(const FileIdentity& id) { remembered_.push_back(id); }
+  // The file name of a record of this identity: one per (device, inode).
+  static std::string record_name(const FileIdentity& id);
 
  private:
-  std::string record_path(const FileIdentity& id) const;
   std::string dir_;
   std::chrono::nanoseconds settle_;
   std::vector<FileIdentity> remembered_;
