@@ -217,12 +217,31 @@ LazyFill::LazyFill(const Image& img, UniqueFd uffd, std::vector<Target> targets,
   for (size_t t = 0; t < targets_.size(); ++t) in_[t].store(false);
   left_.store(targets_.size());
   faulter_ = std::make_unique<Worker>(img_, targets_);
+  touched_.resize(kMaxHotChunks);
+  if (!opt_.prefetch.empty()) {
+    // (region, chunk) -> target, to look the records' chunks up; a chunk
+    // named twice, or naming nothing registered, is left out.
+    std::vector<std::pair<uint64_t, size_t>> by_chunk(targets_.size());
+    for (size_t t = 0; t < targets_.size(); ++t)
+      by_chunk[t] = {(uint64_t{targets_[t].region} << 32) | targets_[t].chunk, t};
+    std::sort(by_chunk.begin(), by_chunk.end());
+    std::vector<bool> taken(targets_.size());
+    for (auto& ref : opt_.prefetch) {
+      uint64_t key = (uint64_t{ref.region} << 32) | ref.chunk;
+      auto it = std::lower_bound(by_chunk.begin(), by_chunk.end(), std::pair<uint64_t, size_t>{key, 0});
+      if (it == by_chunk.end() || it->first != key || taken[it->second]) continue;
+      taken[it->second] = true;
+      prefetch_targets_.push_back(it->second);
+    }
+  }
+  if (!prefetch_targets_.empty()) prefetch_worker_ = std::make_unique<Worker>(img_, targets_);
   stop_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   bg_done_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   if (!stop_ || !bg_done_) throw SysError("eventfd (lazy RAM restore)", errno);
   if (opt_.background) background_worker_ = std::make_unique<Worker>(img_, targets_);
   thread_ = std::thread([this] { serve(); });
   if (opt_.background) background_ = std::thread([this] { fill_in_background(); });
+  if (prefetch_worker_) prefetch_ = std::thread([this] { prefetch(); });
 }
 
 LazyFill::~LazyFill() {
@@ -230,7 +249,8 @@ LazyFill::~LazyFill() {
   uint64_t one = 1;
   (void)!::write(stop_.get(), &one, sizeof one);
   if (thread_.joinable()) thread_.join();
-  if (background_.joinable()) background_.join();  // unless serve() joined it
+  if (background_.joinable()) background_.join();  // unless serve() joined them
+  if (prefetch_.joinable()) prefetch_.join();
 }
 
 void LazyFill::wait() {
@@ -244,7 +264,18 @@ bool LazyFill::done() const {
 }
 
 LazyFill::Stats LazyFill::stats() const {
-  return {targets_.size(), decoded_.load(), faults_.load(), fault_fills_.load(), zero_chunks_};
+  return {targets_.size(), decoded_.load(), faults_.load(), fault_fills_.load(), zero_chunks_, prefetch_fills_.load()};
+}
+
+std::vector<ChunkRef> LazyFill::first_touched() const {
+  size_t n = touched_count_.load(std::memory_order_acquire);
+  std::vector<ChunkRef> out;
+  out.reserve(n);
+  for (size_t i = 0; i < n; ++i) {
+    const Target& t = targets_[touched_[i]];
+    out.push_back({static_cast<uint32_t>(t.region), static_cast<uint32_t>(t.chunk)});
+  }
+  return out;
 }
 
 size_t LazyFill::target_of(uint64_t addr) const {
@@ -304,6 +335,7 @@ void LazyFill::serve() {
   // (dropping the registrations; no fault can reach it again).
   stopping_.store(true);
   if (background_.joinable()) background_.join();
+  if (prefetch_.joinable()) prefetch_.join();
   uffd_.reset();
   std::lock_guard lk(mu_);
   done_ = true;
@@ -325,6 +357,11 @@ void LazyFill::serve_faults() {
       if (t < targets_.size() && !in_[t].load()) {
         fill(t, *faulter_);
         fault_fills_.fetch_add(1, std::memory_order_relaxed);
+        // Only this thread writes touched_: fill the slot, then publish it.
+        if (size_t n = touched_count_.load(std::memory_order_relaxed); n < touched_.size()) {
+          touched_[n] = t;
+          touched_count_.store(n + 1, std::memory_order_release);
+        }
       } else {
         // Already copied in (another thread faulted on the chunk before
         // the copy woke it): wake it again, which costs nothing.
@@ -354,17 +391,35 @@ void LazyFill::fill_in_background() {
   (void)!::write(bg_done_.get(), &one, sizeof one);
 }
 
-void LazyFill::fill(size_t t, Worker& w) {
+// The chunks an earlier resume saw faulted first, in that order, at normal
+// priority: the guest is about to touch them, so each one filled here is a
+// fault (and a wait for zstd) it will not take.
+void LazyFill::prefetch() {
+  enter_fill_role();
+  try {
+    for (size_t t : prefetch_targets_) {
+      if (stopping_.load()) break;
+      if (!in_[t].load() && fill(t, *prefetch_worker_)) prefetch_fills_.fetch_add(1, std::memory_order_relaxed);
+    }
+  } catch (const MemoryGone&) {
+  } catch (const std::exception& e) {
+    (opt_.on_fatal ? opt_.on_fatal : default_fatal)(e.what());
+  }
+}
+
+bool LazyFill::fill(size_t t, Worker& w) {
   const Target& target = targets_[t];
   // Decoded into a buffer, checked, then copied: a bad chunk never reaches
   // guest memory, not even partly.
   w.dec->decode(img_, target.region, target.chunk, w.buf.data());
   decoded_.fetch_add(1, std::memory_order_relaxed);
   copy_in(target, w.buf.data());
-  if (!in_[t].exchange(true) && left_.fetch_sub(1) == 1) {
+  if (in_[t].exchange(true)) return false;  // another thread got there first
+  if (left_.fetch_sub(1) == 1) {
     uint64_t one = 1;  // the last chunk: the fault server closes up
     (void)!::write(bg_done_.get(), &one, sizeof one);
   }
+  return true;
 }
 
 void LazyFill::copy_in(const Target& t, const uint8_t* src) {

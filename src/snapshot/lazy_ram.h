@@ -17,6 +17,11 @@
 // whose default prints the error naming the chunk and ends the process with
 // status 1. The guest never sees the wrong bytes and no thread waits forever.
 //
+// A resume can also be given the chunks an earlier resume of the same file
+// saw faulted first (LazyOptions::prefetch, hot_chunks.h): a third thread,
+// at normal priority, fills those in that order while the guest starts, and
+// first_touched() gives this resume's own list for the next one.
+//
 // Where no userfaultfd can be had (vm.unprivileged_userfaultfd=0 without
 // CAP_SYS_PTRACE, no /dev/userfaultfd access, an old kernel), the zstd
 // regions are decompressed eagerly, as Image::map_ram does, with one log line.
@@ -32,6 +37,7 @@
 
 #include "amber/mapping.h"
 #include "amber/unique_fd.h"
+#include "snapshot/hot_chunks.h"
 #include "snapshot/image.h"
 
 namespace amber::image {
@@ -56,6 +62,9 @@ struct LazyOptions {
   // Where each RAM region goes (Image::map_ram's `at`): a warm VM's reserved
   // ranges (src/vmm/warm_vm.h). Empty: anywhere.
   std::vector<void*> place_at;
+  // Chunks to fill first, in this order, on a thread of their own at normal
+  // priority (hot_chunks.h). Entries naming no registered chunk are skipped.
+  std::vector<ChunkRef> prefetch;
 };
 
 // userfaultfd(2), then /dev/userfaultfd (USERFAULTFD_IOC_NEW, Linux 6.1),
@@ -76,6 +85,7 @@ class LazyFill {
     uint64_t faults = 0;         // fault messages read
     uint64_t fault_fills = 0;    // chunks filled because of a fault
     uint64_t zero_chunks = 0;    // chunks left out of the file: never touched
+    uint64_t prefetch_fills = 0; // chunks the prefetch thread brought in before anyone touched them
   };
   LazyFill(const LazyFill&) = delete;
   LazyFill& operator=(const LazyFill&) = delete;
@@ -90,6 +100,10 @@ class LazyFill {
   void wait();
   bool done() const;
   Stats stats() const;
+  // The chunks brought in because of a fault, in the order of those faults,
+  // at most kMaxHotChunks: what the guest needed before the background pass
+  // got there. For HotChunkRecords::store once the fill is done.
+  std::vector<ChunkRef> first_touched() const;
 
  private:
   friend struct LazyMapper;
@@ -111,7 +125,8 @@ class LazyFill {
   void serve();
   void serve_faults();
   void fill_in_background();
-  void fill(size_t t, Worker& w);
+  void prefetch();
+  bool fill(size_t t, Worker& w);  // true when this call brought the chunk in
   void copy_in(const Target& t, const uint8_t* src);
   void wake(uint64_t addr, uint64_t len);
   size_t target_of(uint64_t addr) const;  // targets_.size() when none
@@ -125,13 +140,17 @@ class LazyFill {
   std::atomic<size_t> left_{0};              // targets not yet in
   std::atomic<bool> stopping_{false};        // the background pass stops before its next chunk
   LazyOptions opt_;
-  std::unique_ptr<Worker> faulter_, background_worker_;
-  std::atomic<uint64_t> decoded_{0}, faults_{0}, fault_fills_{0};
+  std::unique_ptr<Worker> faulter_, background_worker_, prefetch_worker_;
+  std::vector<size_t> prefetch_targets_;  // LazyOptions::prefetch as indices into targets_
+  std::vector<size_t> touched_;           // first_touched(), reserved: the fault server never allocates
+  std::atomic<size_t> touched_count_{0};  // entries of touched_ published to other threads
+  std::atomic<uint64_t> decoded_{0}, faults_{0}, fault_fills_{0}, prefetch_fills_{0};
   uint64_t zero_chunks_ = 0;
   mutable std::mutex mu_;
   std::condition_variable cv_;
   bool done_ = false;
   std::thread background_;  // the background pass (LazyOptions::background)
+  std::thread prefetch_;    // LazyOptions::prefetch, when it names any chunk
   std::thread thread_;      // the fault server
 };
 

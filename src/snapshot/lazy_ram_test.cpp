@@ -5,9 +5,12 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstring>
 #include <random>
 #include <thread>
@@ -127,6 +130,55 @@ TEST(LazyRam, WritesAndKernelCopiesIntoUntouchedChunks) {
   // A zero chunk is plain anonymous memory: written without any fill.
   g[2 * kChunk] = 1;
   EXPECT_EQ(ram.fill->stats().decoded, 2u);
+}
+
+// The index of data chunk `c` in region 0's chunk table.
+uint32_t table_index(size_t c) {
+  return static_cast<uint32_t>(std::find(kDataChunks.begin(), kDataChunks.end(), c) - kDataChunks.begin());
+}
+
+bool present(const Mapping& m, size_t chunk) {
+  unsigned char v = 0;
+  return ::mincore(m.data() + chunk * kChunk, 4096, &v) == 0 && (v & 1);
+}
+
+TEST(LazyRam, FirstTouchedListsTheFaultedChunksInFaultOrder) {
+  if (auto why = userfaultfd_unavailable(); !why.empty()) GTEST_SKIP() << "!!! no userfaultfd here: " << why;
+  Saved s;
+  auto img = Image::open(s.path);
+  auto ram = map_ram_lazily(img, {.background = false});
+  ASSERT_TRUE(ram.fill);
+  EXPECT_TRUE(ram.fill->first_touched().empty());
+  const uint8_t* g = ram.regions[0].data();
+  volatile uint8_t sink = 0;
+  for (size_t c : {12, 3, 12, 20, 2 /* zero: no fault */, 3}) sink = sink + g[c * kChunk + 4096 * 5];
+  std::vector<ChunkRef> want = {{0, table_index(12)}, {0, table_index(3)}, {0, table_index(20)}};
+  EXPECT_EQ(ram.fill->first_touched(), want);
+}
+
+TEST(LazyRam, PrefetchFillsTheRecordedChunksBeforeAnyTouch) {
+  if (auto why = userfaultfd_unavailable(); !why.empty()) GTEST_SKIP() << "!!! no userfaultfd here: " << why;
+  Saved s;
+  auto img = Image::open(s.path);
+  // Two real chunks, one named twice, one past the table, one in a region
+  // with no chunks, one in no region: only the two are filled.
+  LazyOptions opt{.background = false};
+  opt.prefetch = {{0, table_index(13)}, {0, table_index(5)}, {0, table_index(13)}, {0, 99}, {1, 0}, {7, 0}};
+  auto ram = map_ram_lazily(img, opt);
+  ASSERT_TRUE(ram.fill);
+  for (int i = 0; i < 500 && ram.fill->stats().prefetch_fills < 2; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  auto st = ram.fill->stats();
+  EXPECT_EQ(st.prefetch_fills, 2u);
+  EXPECT_EQ(st.decoded, 2u);
+  EXPECT_EQ(st.faults, 0u);
+  for (size_t c : kDataChunks) EXPECT_EQ(present(ram.regions[0], c), c == 13 || c == 5) << "chunk " << c;
+  // The guest's view is the image's, and what it faulted on is recorded,
+  // not what the prefetch brought in.
+  expect_same(ram.regions[0], s.ram, "region 0");
+  auto touched = ram.fill->first_touched();
+  EXPECT_EQ(touched.size(), kDataChunks.size() - 2);
+  for (auto& ref : touched) EXPECT_TRUE(ref.chunk != table_index(13) && ref.chunk != table_index(5));
+  ram.fill->wait();
 }
 
 TEST(LazyRam, BackgroundPassFillsEverythingAndEnds) {
