@@ -39,6 +39,7 @@
 #include "kvm/backend.h"
 #include "kvm/kvm_hypervisor.h"
 #include "snapshot/elf_core.h"
+#include "snapshot/hot_chunks.h"
 #include "sandbox/jail.h"
 #include "sandbox/syscall_filter.h"
 #include "snapshot/image.h"
@@ -421,6 +422,10 @@ int cmd_resume(const ResumeArgs& a) {
   hv::Hypervisor& hv = pool ? *pool->hv : own_hv.emplace();
   vmm::Console console(STDIN_FILENO, STDOUT_FILENO);
   vmm::ResumeOptions ro{a.overlays, [&](const char* phase) { t.mark(phase); }};
+  // The chunks of a compressed image that an earlier resume of this file
+  // needed first come in ahead of the guest (hot_chunks.h).
+  auto hot_records = image::HotChunkRecords::for_this_user();
+  ro.lazy.prefetch = hot_records.load(img.identity());
   std::string cold;
   if (pool) {
     ro.warm = pool->warm;
@@ -436,9 +441,19 @@ int cmd_resume(const ResumeArgs& a) {
     fmt::print(stderr, "amber: pool: the warm VM does not fit this image ({}); a new VM was created\r\n", cold);
   if (auto why = vmm::take_image_lease(img.fd()); !why.empty())
     log::warn("{}: a change to the image while the VM runs will not be noticed (no read lease: {})", a.image, why);
+  if (a.verbose && m->lazy_fill())
+    fmt::print(stderr, "amber: {}\r\n",
+               ro.lazy.prefetch.empty()
+                   ? std::string("compressed RAM: no record of the chunks an earlier resume touched first; this "
+                                 "resume records them")
+                   : fmt::format("compressed RAM: prefetching the {} chunks an earlier resume touched first",
+                                 ro.lazy.prefetch.size()));
   std::optional<ClientGoneWatch> watch;
   if (pool) watch.emplace(pool->conn, *m);
-  return run_machine(*m, a.save, a.api, a.gdb, t, a.image).exit_status();
+  int status = run_machine(*m, a.save, a.api, a.gdb, t, a.image).exit_status();
+  // The first resume of a compressed image leaves its list for the next.
+  if (auto* fill = m->lazy_fill(); fill && ro.lazy.prefetch.empty()) hot_records.store(img.identity(), fill->first_touched());
+  return status;
 }
 
 // One line on the saved machine, ahead of the image's section listing.

@@ -152,3 +152,47 @@ TEST(Cli, DumpOfASavedGuestShowsItsRipAndCodeInGdb) {
 }
 
 }  // namespace
+
+namespace {
+
+// Issue 12 goal 4 (REAP, snapshot/hot_chunks.h): the first resume of a
+// compressed image records the chunks its guest faulted in first, and the
+// next resume of the same file brings those in ahead of the guest, on a
+// thread under the fill role's seccomp filter. cowstorm reads back all
+// 32 MiB it wrote before its save, so the guest checks every byte either way.
+TEST(Cli, ASecondResumeOfACompressedImagePrefetchesWhatTheFirstTouched) {
+  TempDir dir;
+  ASSERT_FALSE(dir.path.empty());
+  std::string img = dir.path + "/vm.amber", cache = dir.path + "/cache";
+  auto saved = lt::run({kAmber, "run", "--bare", kBare + "/cowstorm.bin", "--save", img, "--compress"}, 120s);
+  ASSERT_EQ(saved.status, lt::ExitStatus::exited(0)) << saved.transcript();
+  // The records go to this test's own cache directory (inherited by amber).
+  const char* old = std::getenv("XDG_CACHE_HOME");
+  std::string restore = old ? old : "";
+  ::setenv("XDG_CACHE_HOME", cache.c_str(), 1);
+  auto first = lt::run({kAmber, "resume", img, "-v"}, 120s);
+  auto second = lt::run({kAmber, "resume", img, "-v"}, 120s);
+  if (old) ::setenv("XDG_CACHE_HOME", restore.c_str(), 1);
+  else ::unsetenv("XDG_CACHE_HOME");
+
+  ASSERT_EQ(first.status, lt::ExitStatus::exited(0)) << first.transcript();
+  EXPECT_NE(first.out.find("cowstorm ok"), std::string::npos) << first.transcript();
+  EXPECT_NE(first.err.find("no record of the chunks an earlier resume touched first"), std::string::npos)
+      << first.transcript();
+  // The record: one file, a header and one line per chunk.
+  std::vector<std::filesystem::path> records;
+  for (auto& e : std::filesystem::directory_iterator(cache + "/amber/hot")) records.push_back(e.path());
+  ASSERT_EQ(records.size(), 1u);
+  std::ifstream in(records[0]);
+  size_t lines = std::count(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>(), '\n');
+  ASSERT_GE(lines, 2u) << "a header and at least one chunk";
+
+  ASSERT_EQ(second.status, lt::ExitStatus::exited(0)) << second.transcript();
+  EXPECT_NE(second.out.find("cowstorm ok"), std::string::npos) << second.transcript();
+  EXPECT_NE(second.err.find(fmt::format("prefetching the {} chunks an earlier resume touched first", lines - 1)),
+            std::string::npos)
+      << second.transcript();
+  EXPECT_EQ(second.err.find("seccomp"), std::string::npos) << second.transcript();
+}
+
+}  // namespace

@@ -47,6 +47,9 @@ cp "$build/guest/snap.cpio.gz" "$work/"
 bench_inner reps="$reps" sizes="$sizes" qemu="$qemu" <<'EOF'
 # Lines printed: SNAP <vmm> <size> <metric> <value>
 cd "$w" || exit 1
+# Check records and hot-chunk records (docs/image-format.md) of this run only.
+XDG_CACHE_HOME=$w/cache
+export XDG_CACHE_HOME
 fail=0
 bad() { echo "--- FAILED: $*"; [ -f "$log" ] && { tr -d '\r' <"$log" | tail -c 2000; echo; }; fail=1; }
 val() { echo "$out" | sed -n "s/^benchrun: $1 \([0-9.]*\).*/\1/p" | head -n 1; }
@@ -79,11 +82,12 @@ amber_save() {  # size tag [--compress]
   echo "SNAP amber-$2 $1 size_kib $(( $(stat -c %s "$img") / 1024 ))"
   echo "SNAP amber-$2 $1 boot_ms $(val 'mark snap')"
 }
-amber_resume() {  # size tag rep
-  img=/tmp/a-$1-$2.amber log=log-ares-$1-$2-$3
+amber_resume() {  # size tag rep [image tag]
+  img=/tmp/a-$1-${4:-$2}.amber log=log-ares-$1-$2-$3
   [ -f "$img" ] || return
   out=$(./benchrun -t 60 -i "$typed" -m tok=tok-42 -I "tok=$second" -m tik=tik-56 -q tik-56 -o "$log" -- \
-    ./amber resume "$img" --timings 2>&1) || { bad "amber resume $1 $2: $out"; return; }
+    ./amber resume "$img" --timings -v 2>&1) || { bad "amber resume $1 $2: $out"; return; }
+  echo "SNAP amber-$2 $1 prefetched $(tr -d '\r' <"$log" | sed -n 's/.*prefetching the \([0-9]*\) chunks.*/\1/p' | head -n 1)"
   kvm=$(tr -d '\r' <"$log" | sed -n 's/^amber: timings: .*; total \([0-9.]*\) ms.*/\1/p' | head -n 1)
   echo "SNAP amber-$2 $1 timings $(tr -d '\r' <"$log" | grep '^amber: timings' | head -n 1)"
   echo "SNAP amber-$2 $1 kvmrun_ms ${kvm:--}"
@@ -131,7 +135,11 @@ for s in $sizes; do
   while [ "$r" -le "$reps" ]; do
     amber_resume "$s" plain "$r"
     [ "$qemu" = 0 ] || qemu_restore "$s" "$r"
+    # zstd: no record of the chunks touched first (it leaves one);
+    # zstd-hot: the same image again, prefetching what zstd recorded.
+    rm -rf "$XDG_CACHE_HOME/amber/hot"
     amber_resume "$s" zstd "$r"
+    amber_resume "$s" zstd-hot "$r" zstd
     r=$((r + 1))
   done
   rm -f /tmp/a-"$s"-* /tmp/q-"$s".mig
@@ -140,7 +148,7 @@ exit $fail
 EOF
 
 nsizes=$(wc -w <<<"$sizes")
-limit=$(( 60 + nsizes * (3 * 60 + reps * 3 * 20) ))
+limit=$(( 60 + nsizes * (3 * 60 + reps * 4 * 20) ))
 bench_log "snapshot benchmark, sizes $sizes MiB, $reps restores each (limit ${limit}s)"
 rc=0
 # shellcheck disable=SC2046  # one word per --carry argument
@@ -151,14 +159,14 @@ get() {  # vmm size metric -> median
 }
 echo
 echo "Snapshot of an idle 1-vCPU guest at its shell (medians; save: 1 run, restore: $reps runs)"
-printf '  %-11s %6s %9s %9s %10s %9s %10s %10s %10s\n' vmm guest "paused" "save" "allocated" "file" "to KVM_RUN" "to output" "to tok-42"
-printf '  %-11s %6s %9s %9s %10s %9s %10s %10s %10s\n' "" "" ms ms MiB MiB ms ms ms
+printf '  %-14s %6s %9s %9s %10s %9s %10s %10s %10s\n' vmm guest "paused" "save" "allocated" "file" "to KVM_RUN" "to output" "to tok-42"
+printf '  %-14s %6s %9s %9s %10s %9s %10s %10s %10s\n' "" "" ms ms MiB MiB ms ms ms
 for s in $sizes; do
-  for v in amber-plain amber-zstd qemu; do
+  for v in amber-plain amber-zstd amber-zstd-hot qemu; do
     a=$(get "$v" "$s" alloc_kib); f=$(get "$v" "$s" size_kib)
     a=$(awk -v x="$a" 'BEGIN { if (x == "-") print "-"; else printf "%.1f", x / 1024 }')
     f=$(awk -v x="$f" 'BEGIN { if (x == "-") print "-"; else printf "%.1f", x / 1024 }')
-    printf '  %-11s %5sM %9s %9s %10s %9s %10s %10s %10s\n' "$v" "$s" "$(get "$v" "$s" pause_ms)" "$(get "$v" "$s" total_ms)" "$a" "$f" \
+    printf '  %-14s %5sM %9s %9s %10s %9s %10s %10s %10s\n' "$v" "$s" "$(get "$v" "$s" pause_ms)" "$(get "$v" "$s" total_ms)" "$a" "$f" \
       "$(get "$v" "$s" kvmrun_ms)" "$(get "$v" "$s" output_ms)" "$(get "$v" "$s" tok_ms)"
   done
   echo "  ratios amber-plain/QEMU at ${s}M: paused $(ratio "$(get amber-plain "$s" pause_ms)" "$(get qemu "$s" pause_ms)")," \
@@ -171,8 +179,11 @@ for s in $sizes; do
   echo "  ratios amber-zstd/amber-plain at ${s}M (goal: at most 2): to KVM_RUN $(ratio "$(get amber-zstd "$s" kvmrun_ms)" "$(get amber-plain "$s" kvmrun_ms)")," \
     "to output $(ratio "$(get amber-zstd "$s" output_ms)" "$(get amber-plain "$s" output_ms)")," \
     "to tok-42 $(ratio "$(get amber-zstd "$s" tok_ms)" "$(get amber-plain "$s" tok_ms)")"
+  echo "  ratios amber-zstd-hot/amber-plain at ${s}M (prefetching the chunks the zstd run touched first): to KVM_RUN $(ratio "$(get amber-zstd-hot "$s" kvmrun_ms)" "$(get amber-plain "$s" kvmrun_ms)")," \
+    "to output $(ratio "$(get amber-zstd-hot "$s" output_ms)" "$(get amber-plain "$s" output_ms)")," \
+    "to tok-42 $(ratio "$(get amber-zstd-hot "$s" tok_ms)" "$(get amber-plain "$s" tok_ms)"); chunks prefetched $(get amber-zstd-hot "$s" prefetched)"
   # goal 4: first output -> first answer, against the next command's answer
-  for v in amber-plain amber-zstd qemu; do
+  for v in amber-plain amber-zstd amber-zstd-hot qemu; do
     f=$(get "$v" "$s" first_cmd_ms) n=$(get "$v" "$s" second_cmd_ms)
     [ "$f" = - ] || echo "  $v at ${s}M: first command $f ms, second $n ms, first/second $(ratio "$f" "$n") (goal: at most 2)"
   done
