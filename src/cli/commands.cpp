@@ -445,14 +445,17 @@ int cmd_resume(const ResumeArgs& a) {
     fmt::print(stderr, "amber: {}\r\n",
                ro.lazy.prefetch.empty()
                    ? std::string("compressed RAM: no record of the chunks an earlier resume touched first; this "
-                                 "resume records them")
+                                 "resume makes one")
                    : fmt::format("compressed RAM: prefetching the {} chunks an earlier resume touched first",
                                  ro.lazy.prefetch.size()));
   std::optional<ClientGoneWatch> watch;
   if (pool) watch.emplace(pool->conn, *m);
   int status = run_machine(*m, a.save, a.api, a.gdb, t, a.image).exit_status();
-  // The first resume of a compressed image leaves its list for the next.
-  if (auto* fill = m->lazy_fill(); fill && ro.lazy.prefetch.empty()) hot_records.store(img.identity(), fill->first_touched());
+  // What this guest still faulted on joins the list for the next resume.
+  if (auto* fill = m->lazy_fill()) {
+    auto hot = image::HotChunkRecords::merged(ro.lazy.prefetch, fill->first_touched());
+    if (hot.size() > ro.lazy.prefetch.size()) hot_records.store(img.identity(), hot);
+  }
   return status;
 }
 

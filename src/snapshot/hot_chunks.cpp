@@ -1,6 +1,8 @@
 #include "snapshot/hot_chunks.h"
 
+#include <algorithm>
 #include <charconv>
+#include <set>
 
 #include <fmt/core.h>
 
@@ -69,6 +71,17 @@ void HotChunkRecords::store(const FileIdentity& id, const std::vector<ChunkRef>&
     write_record(dir_, CheckedImages::record_name(id), text);
   } catch (...) {
   }
+}
+
+std::vector<ChunkRef> HotChunkRecords::merged(const std::vector<ChunkRef>& known, const std::vector<ChunkRef>& fresh) {
+  std::vector<ChunkRef> out(known.begin(), known.begin() + static_cast<ptrdiff_t>(std::min(known.size(), kMaxHotChunks)));
+  std::set<std::pair<uint32_t, uint32_t>> seen;
+  for (auto& c : out) seen.insert({c.region, c.chunk});
+  for (auto& c : fresh) {
+    if (out.size() == kMaxHotChunks) break;
+    if (seen.insert({c.region, c.chunk}).second) out.push_back(c);
+  }
+  return out;
 }
 
 }  // namespace amber::image

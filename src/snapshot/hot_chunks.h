@@ -7,8 +7,9 @@
 // A lazy resume (lazy_ram.h) decompresses a chunk when the guest first
 // touches it; each such fault costs a wait for zstd. The chunks a guest
 // touches right after a resume are much the same every time (the same
-// shell, the same kernel paths), so the first resume records them in
-// order and later ones fill them in the background before the guest asks.
+// shell, the same kernel paths), so a resume records them in order and
+// later ones fill them in the background before the guest asks (and add
+// whatever their guest still faulted on).
 // A record is only advice: every chunk is still checked against its
 // checksums when it is decoded, and a wrong or stale list only costs
 // decompressions the guest did not need yet.
@@ -47,6 +48,11 @@ class HotChunkRecords {
   // Replaces the record of this file (at most kMaxHotChunks entries are
   // kept); best effort, nothing when `hot` is empty.
   void store(const FileIdentity& id, const std::vector<ChunkRef>& hot) const noexcept;
+
+  // `known` (a loaded record) followed by the chunks of `fresh` it lacks, in
+  // their order, at most kMaxHotChunks: each resume adds what its guest
+  // still faulted on, so the record converges on the early working set.
+  static std::vector<ChunkRef> merged(const std::vector<ChunkRef>& known, const std::vector<ChunkRef>& fresh);
 
  private:
   std::string dir_;

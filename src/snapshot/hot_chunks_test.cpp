@@ -46,6 +46,17 @@ TEST(HotChunks, KeepsAtMostTheCap) {
   EXPECT_EQ(got.back(), (ChunkRef{0, static_cast<uint32_t>(kMaxHotChunks - 1)}));
 }
 
+TEST(HotChunks, MergedAppendsOnlyTheNewChunksInTheirOrderUpToTheCap) {
+  std::vector<ChunkRef> known = {{0, 5}, {0, 1}};
+  std::vector<ChunkRef> fresh = {{0, 1}, {1, 5}, {0, 9}, {1, 5}, {0, 5}};
+  EXPECT_EQ(HotChunkRecords::merged(known, fresh), (std::vector<ChunkRef>{{0, 5}, {0, 1}, {1, 5}, {0, 9}}));
+  EXPECT_EQ(HotChunkRecords::merged({}, fresh), (std::vector<ChunkRef>{{0, 1}, {1, 5}, {0, 9}, {0, 5}}));
+  EXPECT_EQ(HotChunkRecords::merged(known, {}), known);
+  std::vector<ChunkRef> full;
+  for (uint32_t i = 0; i < kMaxHotChunks; ++i) full.push_back({0, i});
+  EXPECT_EQ(HotChunkRecords::merged(full, {{2, 0}}), full) << "nothing past the cap";
+}
+
 TEST(HotChunks, AnyMalformedRecordReadsAsNone) {
   TempDir dir;
   HotChunkRecords records(dir.file("hot"));

@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <optional>
 #include <regex>
 #include <string>
 #include <thread>
@@ -166,15 +167,17 @@ TEST(Cli, ASecondResumeOfACompressedImagePrefetchesWhatTheFirstTouched) {
   std::string img = dir.path + "/vm.amber", cache = dir.path + "/cache";
   auto saved = lt::run({kAmber, "run", "--bare", kBare + "/cowstorm.bin", "--save", img, "--compress"}, 120s);
   ASSERT_EQ(saved.status, lt::ExitStatus::exited(0)) << saved.transcript();
-  // The records go to this test's own cache directory (inherited by amber).
-  const char* old = std::getenv("XDG_CACHE_HOME");
-  std::string restore = old ? old : "";
-  ::setenv("XDG_CACHE_HOME", cache.c_str(), 1);
-  auto first = lt::run({kAmber, "resume", img, "-v"}, 120s);
-  auto second = lt::run({kAmber, "resume", img, "-v"}, 120s);
-  if (old) ::setenv("XDG_CACHE_HOME", restore.c_str(), 1);
-  else ::unsetenv("XDG_CACHE_HOME");
+  // The records go to this test's own cache directory (amber inherits it).
+  struct CacheHome {
+    std::optional<std::string> old;
+    explicit CacheHome(const std::string& dir) {
+      if (const char* o = std::getenv("XDG_CACHE_HOME")) old = o;
+      ::setenv("XDG_CACHE_HOME", dir.c_str(), 1);
+    }
+    ~CacheHome() { old ? ::setenv("XDG_CACHE_HOME", old->c_str(), 1) : ::unsetenv("XDG_CACHE_HOME"); }
+  } home(cache);
 
+  auto first = lt::run({kAmber, "resume", img, "-v"}, 120s);
   ASSERT_EQ(first.status, lt::ExitStatus::exited(0)) << first.transcript();
   EXPECT_NE(first.out.find("cowstorm ok"), std::string::npos) << first.transcript();
   EXPECT_NE(first.err.find("no record of the chunks an earlier resume touched first"), std::string::npos)
@@ -187,6 +190,7 @@ TEST(Cli, ASecondResumeOfACompressedImagePrefetchesWhatTheFirstTouched) {
   size_t lines = std::count(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>(), '\n');
   ASSERT_GE(lines, 2u) << "a header and at least one chunk";
 
+  auto second = lt::run({kAmber, "resume", img, "-v"}, 120s);
   ASSERT_EQ(second.status, lt::ExitStatus::exited(0)) << second.transcript();
   EXPECT_NE(second.out.find("cowstorm ok"), std::string::npos) << second.transcript();
   EXPECT_NE(second.err.find(fmt::format("prefetching the {} chunks an earlier resume touched first", lines - 1)),
