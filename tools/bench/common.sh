@@ -114,7 +114,7 @@ bench_plot() {
   fi
   mkdir -p "$dir"
   { printf "data = '%s'\nout = '%s'\n" "$data" "$dir/$name.svg"
-    echo "set terminal svg size 640,400 dynamic font 'sans,12' background rgb 'white'"
+    echo "set terminal svg size 640,400 dynamic noenhanced font 'sans,12' background rgb 'white'"
     echo "set output out"
     echo "set grid; set key top left"
     cat
