@@ -7,12 +7,15 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <sstream>
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
@@ -198,26 +201,82 @@ void Process::kill_and_reap() {
   }
 }
 
-std::string Process::thread_report() const {
-  auto first_line = [](const std::string& path) {
-    std::ifstream f(path);
-    std::string line;
-    std::getline(f, line);
-    return line;
-  };
-  std::string r;
-  std::string dir = "/proc/" + std::to_string(pid_) + "/task";
+namespace {
+
+std::string first_line(const std::string& path) {
+  std::ifstream f(path);
+  std::string line;
+  std::getline(f, line);
+  return line;
+}
+
+// The fields of /proc/.../stat after the command name: [0] is the state
+// (proc(5): state is field 3, utime 14, stime 15, guest_time 43).
+std::vector<std::string> stat_fields(const std::string& stat) {
+  std::vector<std::string> out;
+  auto close = stat.rfind(')');
+  if (close == std::string::npos) return out;
+  std::istringstream in(stat.substr(close + 1));
+  for (std::string f; in >> f;) out.push_back(f);
+  return out;
+}
+
+// Every counter file of the VM's directory in L1's KVM debugfs
+// (/sys/kernel/debug/kvm/PID-FD, mounted by tools/sandbox/init.sh).
+std::map<std::string, long long> kvm_counters(pid_t pid) {
+  std::map<std::string, long long> out;
   std::error_code ec;
-  for (const auto& t : std::filesystem::directory_iterator(dir, ec)) {
-    std::string p = t.path().string();
-    std::string stat = first_line(p + "/stat");
-    auto close = stat.rfind(')');
-    std::string state = close != std::string::npos && close + 2 < stat.size() ? stat.substr(close + 2, 1) : "?";
-    std::string syscall = first_line(p + "/syscall");
-    r += "  thread " + t.path().filename().string() + " " + first_line(p + "/comm") + ": state " + state +
-         ", wchan " + first_line(p + "/wchan") + ", syscall " + syscall.substr(0, syscall.find(' ')) + "\n";
+  std::string prefix = std::to_string(pid) + "-";
+  for (const auto& vm : std::filesystem::directory_iterator("/sys/kernel/debug/kvm", ec)) {
+    if (vm.path().filename().string().rfind(prefix, 0) != 0) continue;
+    for (const auto& f : std::filesystem::directory_iterator(vm.path(), ec))
+      if (f.is_regular_file(ec)) {
+        std::string v = first_line(f.path().string());
+        if (!v.empty() && std::isdigit(static_cast<unsigned char>(v[0]))) out[f.path().filename().string()] = std::atoll(v.c_str());
+      }
+    break;
   }
-  return r.empty() ? "  (no threads readable in " + dir + ")\n" : r;
+  return out;
+}
+
+}  // namespace
+
+// A stalled guest: is its vCPU in KVM_RUN, blocked, or spinning, and which
+// exits does KVM still see? Each thread's state, wait channel and system
+// call, the CPU time it used in one second (guest time counted apart), and
+// the KVM counters that moved in that second.
+std::string Process::thread_report() const {
+  std::string dir = "/proc/" + std::to_string(pid_) + "/task";
+  auto ticks = [](const std::vector<std::string>& f, size_t field) {
+    return f.size() > field - 3 ? std::atoll(f[field - 3].c_str()) : 0LL;
+  };
+  std::map<std::string, std::vector<std::string>> before;
+  std::error_code ec;
+  for (const auto& t : std::filesystem::directory_iterator(dir, ec))
+    before[t.path().filename().string()] = stat_fields(first_line(t.path().string() + "/stat"));
+  auto kvm_before = kvm_counters(pid_);
+  std::this_thread::sleep_for(1s);
+  auto kvm_after = kvm_counters(pid_);
+  double ms_per_tick = 1000.0 / static_cast<double>(::sysconf(_SC_CLK_TCK));
+  std::string r;
+  for (const auto& t : std::filesystem::directory_iterator(dir, ec)) {
+    std::string p = t.path().string(), tid = t.path().filename().string();
+    auto now = stat_fields(first_line(p + "/stat"));
+    auto& was = before[tid];
+    std::string syscall = first_line(p + "/syscall");
+    long long cpu = ticks(now, 14) + ticks(now, 15) - ticks(was, 14) - ticks(was, 15);
+    long long guest = ticks(now, 43) - ticks(was, 43);
+    r += "  thread " + tid + " " + first_line(p + "/comm") + ": state " + (now.empty() ? "?" : now[0]) + ", wchan " +
+         first_line(p + "/wchan") + ", syscall " + syscall.substr(0, syscall.find(' ')) + ", CPU in 1 s " +
+         std::to_string(static_cast<long long>(static_cast<double>(cpu) * ms_per_tick)) + " ms (guest " +
+         std::to_string(static_cast<long long>(static_cast<double>(guest) * ms_per_tick)) + " ms)\n";
+  }
+  if (r.empty()) return "  (no threads readable in " + dir + ")\n";
+  if (kvm_after.empty()) return r + "  KVM counters: none readable (no debugfs here)\n";
+  std::string moved;
+  for (auto& [name, v] : kvm_after)
+    if (v != kvm_before[name]) moved += " " + name + " +" + std::to_string(v - kvm_before[name]);
+  return r + "  KVM counters in 1 s:" + (moved.empty() ? " none moved" : moved) + "\n";
 }
 
 bool Process::expect(const std::string& text, Seconds timeout) { return expect_impl(text, timeout, true); }
