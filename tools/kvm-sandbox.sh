@@ -629,6 +629,12 @@ for (( k = 1; k <= tries; k++ )); do
         died)
             log "ERROR: L1 ended without reporting the command's status (QEMU exited, status ${qemu_rc:-?})"
             show_tail "$work/qemu.log" "QEMU output"
+            # The first lines of the oops name what died and where; the
+            # tail alone is the end of its stack dump.
+            if grep -qaE 'Kernel panic|BUG:|Oops' "$work/klog.$k"; then
+                log "---- L1 kernel log from its first BUG/Oops/panic line (40 lines) ----"
+                tr -d '\r' <"$work/klog.$k" | sed -n '/BUG:\|Oops\|Kernel panic/,$p' | head -n 40 | sed 's/^/  | /' >&2
+            fi
             show_tail "$work/klog.$k" "L1 kernel log"
             exit 125 ;;
     esac
