@@ -426,6 +426,11 @@ int cmd_resume(const ResumeArgs& a) {
   // needed first come in ahead of the guest (hot_chunks.h).
   auto hot_records = image::HotChunkRecords::for_this_user();
   ro.lazy.prefetch = hot_records.load(img.identity());
+  // Test-only: no background pass, so every chunk the guest touches comes in
+  // by a fault and is recorded (whether the pass gets somewhere first is a
+  // race otherwise; src/vmm/cli_kvm_test.cpp).
+  if (const char* v = std::getenv("AMBER_TEST_LAZY_BACKGROUND"); v && std::string_view(v) == "0")
+    ro.lazy.background = false;
   std::string cold;
   if (pool) {
     ro.warm = pool->warm;
