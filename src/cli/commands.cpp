@@ -6,6 +6,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -424,8 +425,11 @@ int cmd_resume(const ResumeArgs& a) {
   vmm::ResumeOptions ro{a.overlays, [&](const char* phase) { t.mark(phase); }};
   // The chunks of a compressed image that an earlier resume of this file
   // needed first come in ahead of the guest (hot_chunks.h).
-  auto hot_records = image::HotChunkRecords::for_this_user();
-  ro.lazy.prefetch = hot_records.load(img.identity());
+  // A raw image has none: its resume opens no record.
+  bool compressed = std::any_of(img.ram_regions().begin(), img.ram_regions().end(),
+                                [](const auto& r) { return r.compressed(); });
+  auto hot_records = compressed ? image::HotChunkRecords::for_this_user() : image::HotChunkRecords();
+  if (compressed) ro.lazy.prefetch = hot_records.load(img.identity());
   // Test-only: no background pass, so every chunk the guest touches comes in
   // by a fault and is recorded (whether the pass gets somewhere first is a
   // race otherwise; src/vmm/cli_kvm_test.cpp).
