@@ -16,6 +16,11 @@
 //                  reported as "benchrun: hook NAME STATUS MS"
 //   -o FILE        copy everything the child prints to FILE
 //   -t SECS        time limit (default 120): then SIGKILL, exit status 124
+//   -k FILE        a counter file (e.g. /sys/kernel/debug/kvm/pf_fixed): read
+//                  at the first stdout and at each mark, before its -I and -q,
+//                  printed as "benchrun: count WHEN BASENAME VALUE" (WHEN is
+//                  first-stdout or the mark's name); repeatable. An unreadable
+//                  file prints nothing.
 //
 // Times are milliseconds of CLOCK_MONOTONIC since just before fork(), so they
 // include exec, dynamic linking and everything the VMM does before the guest
@@ -70,8 +75,27 @@ struct mark {
   pid_t hook_pid;
 };
 
+static const char* counters[MAX_MARKS];
+static int ncounters;
+
+// Prints each -k counter's value now; KVM's debugfs files hold one decimal.
+static void print_counters(const char* when) {
+  for (int c = 0; c < ncounters; ++c) {
+    int fd = open(counters[c], O_RDONLY | O_CLOEXEC);
+    if (fd < 0) continue;
+    char v[64];
+    ssize_t n = read(fd, v, sizeof v - 1);
+    close(fd);
+    if (n <= 0) continue;
+    v[n] = 0;
+    const char* base = strrchr(counters[c], '/');
+    printf("benchrun: count %s %s %llu\n", when, base ? base + 1 : counters[c], strtoull(v, NULL, 10));
+  }
+  fflush(stdout);
+}
+
 static void usage(void) {
-  fprintf(stderr, "usage: benchrun [-m NAME=TEXT]... [-q TEXT] [-i TEXT] [-I NAME=TEXT]... [-x NAME=CMD]... [-o FILE] [-t SECS] -- COMMAND [ARGS...]\n");
+  fprintf(stderr, "usage: benchrun [-m NAME=TEXT]... [-q TEXT] [-i TEXT] [-I NAME=TEXT]... [-x NAME=CMD]... [-k FILE]... [-o FILE] [-t SECS] -- COMMAND [ARGS...]\n");
   exit(2);
 }
 
@@ -87,7 +111,7 @@ int main(int argc, char** argv) {
   int nhooks = 0;
   char* sends[MAX_MARKS];
   int nsends = 0;
-  while ((opt = getopt(argc, argv, "+m:q:i:I:x:o:t:")) != -1) {
+  while ((opt = getopt(argc, argv, "+m:q:i:I:x:k:o:t:")) != -1) {
     switch (opt) {
       case 'm': {
         char* eq = strchr(optarg, '=');
@@ -106,6 +130,10 @@ int main(int argc, char** argv) {
       case 'I':
         if (nsends == MAX_MARKS || !strchr(optarg, '=')) usage();
         sends[nsends++] = optarg;
+        break;
+      case 'k':
+        if (ncounters == MAX_MARKS) usage();
+        counters[ncounters++] = optarg;
         break;
       case 'o': outfile = optarg; break;
       case 't': limit_s = atof(optarg); break;
@@ -173,7 +201,7 @@ int main(int argc, char** argv) {
       ssize_t n = read(pfd[k].fd, tmp, sizeof tmp);
       double tr = now_ms();
       if (n <= 0) { close(pfd[k].fd); pfd[k].fd = -1; --open_fds; continue; }
-      if (k == 0 && !first_stdout) { first_stdout = 1; printf("benchrun: first-stdout %.2f\n", tr); }
+      if (k == 0 && !first_stdout) { first_stdout = 1; printf("benchrun: first-stdout %.2f\n", tr); print_counters("first-stdout"); }
       if (out) fwrite(tmp, 1, n, out);
       if (len + n + 1 > cap) { while (len + n + 1 > cap) cap *= 2; buf = realloc(buf, cap); }
       size_t old = len;
@@ -187,7 +215,7 @@ int main(int argc, char** argv) {
         if (memmem(buf + from, len - from, marks[i].text, tl)) {
           marks[i].seen = 1;
           printf("benchrun: mark %s %.2f\n", marks[i].name, tr);
-          fflush(stdout);
+          print_counters(marks[i].name);
           if (marks[i].send) {
             size_t sl = strlen(marks[i].send);
             if (write(in_p[1], marks[i].send, sl) != (ssize_t)sl) perror("benchrun: write input");

@@ -16,6 +16,10 @@
 #                 tok-42" = to the answer of `echo tok-$((6*7))`; then
 #                 `echo tik-$((7*8))` is typed: "first command" = first
 #                 output to tok-42, "second command" = tok-42 to tik-56.
+#                 L1 KVM's debugfs counters (benchrun -k), read at the first
+#                 output, tok-42 and tik-56, give each command's nested-paging
+#                 faults (pf_fixed: a mapping made on a guest access), exits,
+#                 and the 4 KiB / 2 MiB mappings the VM has at the end.
 # QEMU   save:    -M microvm ... -monitor pipe:mon; on AMBER-SNAP-HERE the
 #                 monitor gets `migrate_set_parameter max-bandwidth 100G` (no
 #                 rate limit: QEMU's best case), `migrate "exec:cat > qimg"`,
@@ -43,8 +47,10 @@ qemu=${AMBER_BENCH_QEMU:-1}
 
 bench_setup
 cp "$build/guest/snap.cpio.gz" "$work/"
+# L1 KVM's counters read per phase of a resume (benchrun -k; debugfs names).
+phased="pf_fixed pf_taken pf_spurious pf_guest exits io_exits mmio_exits halt_exits irq_exits irq_window_exits irq_injections insn_emulation"
 
-bench_inner reps="$reps" sizes="$sizes" qemu="$qemu" <<'EOF'
+bench_inner reps="$reps" sizes="$sizes" qemu="$qemu" phased="$phased" <<'EOF'
 # Lines printed: SNAP <vmm> <size> <metric> <value>
 cd "$w" || exit 1
 # Check records and hot-chunk records (docs/image-format.md) of this run only.
@@ -59,6 +65,22 @@ typed='\necho tok-$((6*7))\n'
 second='echo tik-$((7*8))\n'
 # cmd_ms KIND: first = output -> tok-42, second = tok-42 -> tik-56
 cmd_ms() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "") print "-"; else printf "%.1f", b - a }'; }
+# L1 KVM's counters, summed over its VMs (only the one under test runs).
+k=/sys/kernel/debug/kvm
+counters="-k $k/pages_4k -k $k/pages_2m"
+for c in $phased; do counters="$counters -k $k/$c"; done
+cnt() { echo "$out" | awk -v w="$1" -v n="$2" '$1 == "benchrun:" && $2 == "count" && $3 == w && $4 == n { print $5; exit }'; }
+cnt_delta() { awk -v a="$(cnt "$1" "$3")" -v b="$(cnt "$2" "$3")" 'BEGIN { if (a == "" || b == "") print "-"; else print b - a }'; }
+counts() {  # vmm size: the counters of one resume, per phase
+  for c in $phased; do
+    v=$(cnt first-stdout "$c")
+    echo "SNAP $1 $2 output_$c ${v:--}"
+    echo "SNAP $1 $2 first_$c $(cnt_delta first-stdout tok "$c")"
+    echo "SNAP $1 $2 second_$c $(cnt_delta tok tik "$c")"
+  done
+  v=$(cnt tik pages_4k); echo "SNAP $1 $2 pages_4k ${v:--}"
+  v=$(cnt tik pages_2m); echo "SNAP $1 $2 pages_2m ${v:--}"
+}
 qemu_cmd() {  # size
   echo "qemu-system-x86_64 -M microvm,acpi=off -accel kvm -cpu host -m $1 -smp 1 -device i8042" \
     "-nographic -no-reboot -nodefaults -no-user-config -serial stdio -kernel bzImage" \
@@ -85,7 +107,7 @@ amber_save() {  # size tag [--compress]
 amber_resume() {  # size tag rep [image tag]
   img=/tmp/a-$1-${4:-$2}.amber log=log-ares-$1-$2-$3
   [ -f "$img" ] || return
-  out=$(./benchrun -t 60 -i "$typed" -m tok=tok-42 -I "tok=$second" -m tik=tik-56 -q tik-56 -o "$log" -- \
+  out=$(./benchrun -t 60 $counters -i "$typed" -m tok=tok-42 -I "tok=$second" -m tik=tik-56 -q tik-56 -o "$log" -- \
     ./amber resume "$img" --timings -v 2>&1) || { bad "amber resume $1 $2: $out"; return; }
   echo "SNAP amber-$2 $1 prefetched $(tr -d '\r' <"$log" | sed -n 's/.*prefetching the \([0-9]*\) chunks.*/\1/p' | head -n 1)"
   kvm=$(tr -d '\r' <"$log" | sed -n 's/^amber: timings: .*; total \([0-9.]*\) ms.*/\1/p' | head -n 1)
@@ -95,6 +117,7 @@ amber_resume() {  # size tag rep [image tag]
   echo "SNAP amber-$2 $1 tok_ms $(val 'mark tok')"
   echo "SNAP amber-$2 $1 first_cmd_ms $(cmd_ms "$(val first-stdout)" "$(val 'mark tok')")"
   echo "SNAP amber-$2 $1 second_cmd_ms $(cmd_ms "$(val 'mark tok')" "$(val 'mark tik')")"
+  counts "amber-$2" "$1"
 }
 qemu_save() {  # size
   img=/tmp/q-$1.mig log=log-qsave-$1
@@ -118,13 +141,14 @@ qemu_save() {  # size
 qemu_restore() {  # size rep
   img=/tmp/q-$1.mig log=log-qres-$1-$2
   [ -s "$img" ] || return
-  out=$(./benchrun -t 60 -i "$typed" -m tok=tok-42 -I "tok=$second" -m tik=tik-56 -q tik-56 -o "$log" -- \
+  out=$(./benchrun -t 60 $counters -i "$typed" -m tok=tok-42 -I "tok=$second" -m tik=tik-56 -q tik-56 -o "$log" -- \
     $(qemu_cmd "$1") -append "$append" -monitor none -incoming "exec:cat $img" 2>&1) ||
     { bad "qemu restore $1: $out"; return; }
   echo "SNAP qemu $1 output_ms $(val first-stdout)"
   echo "SNAP qemu $1 tok_ms $(val 'mark tok')"
   echo "SNAP qemu $1 first_cmd_ms $(cmd_ms "$(val first-stdout)" "$(val 'mark tok')")"
   echo "SNAP qemu $1 second_cmd_ms $(cmd_ms "$(val 'mark tok')" "$(val 'mark tik')")"
+  counts qemu "$1"
 }
 
 for s in $sizes; do
@@ -186,6 +210,20 @@ for s in $sizes; do
   for v in amber-plain amber-zstd amber-zstd-hot qemu; do
     f=$(get "$v" "$s" first_cmd_ms) n=$(get "$v" "$s" second_cmd_ms)
     [ "$f" = - ] || echo "  $v at ${s}M: first command $f ms, second $n ms, first/second $(ratio "$f" "$n") (goal: at most 2)"
+  done
+  # Where the first command's extra time goes: nested-paging faults (L1 KVM
+  # maps a guest page on its first access after the resume, at TCG speed).
+  for v in amber-plain amber-zstd amber-zstd-hot qemu; do
+    pf=$(get "$v" "$s" first_pf_fixed) ps=$(get "$v" "$s" second_pf_fixed)
+    [ "$pf" = - ] && continue
+    f=$(get "$v" "$s" first_cmd_ms) n=$(get "$v" "$s" second_cmd_ms)
+    echo "  $v at ${s}M: nested-paging faults before the first output $(get "$v" "$s" output_pf_fixed), first command $pf" \
+      "(exits $(get "$v" "$s" first_exits)), second $ps (exits $(get "$v" "$s" second_exits));" \
+      "mappings at the end 4K $(get "$v" "$s" pages_4k) 2M $(get "$v" "$s" pages_2m);" \
+      "extra time per extra fault $(awk -v f="$f" -v n="$n" -v a="$pf" -v b="$ps" 'BEGIN { if (f == "-" || n == "-" || a - b <= 0) print "-"; else printf "%.0f us", (f - n) * 1000 / (a - b) }')"
+    line=
+    for c in $phased; do line="$line $c $(get "$v" "$s" "first_$c")/$(get "$v" "$s" "second_$c")"; done
+    echo "    first/second command, medians:$line"
   done
 done
 first=${sizes%% *} last=${sizes##* }
