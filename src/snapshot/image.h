@@ -200,6 +200,9 @@ class Image {
   // Runs map_ram compared with their checksums so far (0 when a record
   // vouched for the file): for tests and --timings.
   uint64_t runs_checked() const { return runs_checked_; }
+  // File holes map_ram read to prove them zero (the file allocates blocks
+  // amber did not write, and no check record vouches for it).
+  uint64_t holes_checked() const { return holes_checked_; }
   // The file's identity now (fstat): what a check record is keyed by.
   FileIdentity identity() const;
 
@@ -238,6 +241,7 @@ class Image {
   void check_runs(const Mapping& m, size_t i, const struct stat& st, unsigned threads) const;
   CheckedImages check_records_;
   mutable uint64_t runs_checked_ = 0;
+  mutable uint64_t holes_checked_ = 0;
   mutable std::vector<bool> regions_checked_;
   std::string path_;
   UniqueFd fd_;

@@ -366,6 +366,49 @@ TEST(Image, ReadingLargeHolesAddsNothingToATmpfsImage) {
   EXPECT_EQ(std::memcmp(m.data(), ram.data(), ram.size()), 0);
 }
 
+// On tmpfs a guest's first touch of a small hole (left mapped from the file)
+// adds a page to the image file, so the file no longer allocates exactly the
+// blocks amber wrote and map_ram reads its holes to prove them zero. A check
+// record vouches for the unchanged file, holes included: clones of an image
+// on /dev/shm must not pay that pass once an earlier clone touched a hole.
+TEST(Image, ACheckRecordAlsoVouchesForHolesATmpfsImageGrewInto) {
+  if (!std::filesystem::is_directory("/dev/shm")) GTEST_SKIP() << "no /dev/shm on this machine";
+  TempDir dir("/dev/shm");
+  std::vector<size_t> pages;
+  for (size_t p = 0; p < 4096; p += 8) pages.push_back(p);  // 16 MiB, a 28 KiB hole after each data page
+  Mapping ram = testing::make_ram(4096, pages);
+  SaveInput in;
+  in.ram.push_back({0, {ram.data(), ram.size()}});
+  const std::string path = dir.file("shm.amber");
+  write_image(path, in);
+  CheckedImages records(dir.file("records"), -std::chrono::hours(1));
+  auto blocks = [&] {
+    struct stat st {};
+    EXPECT_EQ(::stat(path.c_str(), &st), 0);
+    return static_cast<uint64_t>(st.st_blocks) * 512;
+  };
+  const uint64_t written = blocks();
+  {
+    auto first = Image::open(path);
+    first.use_check_records(records);
+    Mapping m = first.map_ram(0);
+    EXPECT_EQ(first.holes_checked(), 0u) << "a fresh image allocates exactly what was written";
+    for (size_t off = 0; off < m.size(); off += 4096) m.data()[off + 5] = 1;  // the guest writes every page
+  }
+  ASSERT_GT(blocks(), written) << "tmpfs no longer adds touched holes to the file; this test has nothing to check";
+  auto second = Image::open(path);
+  second.use_check_records(records);
+  Mapping m = second.map_ram(0);
+  EXPECT_EQ(second.runs_checked(), 0u);
+  EXPECT_EQ(second.holes_checked(), 0u) << "the record did not vouch for the holes";
+  EXPECT_EQ(std::memcmp(m.data(), ram.data(), ram.size()), 0);
+  // Without the record the holes are read, found zero, and the image maps.
+  auto unvouched = Image::open(path);
+  Mapping u = unvouched.map_ram(0);
+  EXPECT_GT(unvouched.holes_checked(), 0u);
+  EXPECT_EQ(std::memcmp(u.data(), ram.data(), ram.size()), 0);
+}
+
 TEST(Image, MapPrivateWritesDoNotReachTheFile) {
   Fixture f;
   write_image(f.dir.file("vm.amber"), f.in);
