@@ -5,7 +5,8 @@
 #      AddressSanitizer + UBSan;
 #   2. the placement self-test (detect): `amber doctor` and the sandbox's
 #      placement on this machine and with /dev/kvm hidden; the sandbox's own
-#      self-test (sandbox: watchdog, freeze and L1-reset retries);
+#      self-test (sandbox: watchdog, freeze and L1-reset retries); the
+#      self-test of test.sh's one retry of a KVM test (retry);
 #   3. the KVM suites on every KVM there is (docs/testing.md):
 #      - bare-metal suites (kvm, vmm) natively where this machine's KVM runs
 #        bare-metal guests (VT-x, AMD-V or PVM) AND in the QEMU-TCG sandbox,
@@ -16,7 +17,7 @@
 #
 # In CI (CI=true) a KVM suite that cannot run, or that skips a test, is a
 # failure. Elsewhere a skip is printed loudly with its reason.
-# Options: --unit-only, --kvm-only, --suite NAME (detect, sandbox, kvm, vmm, linux, ci;
+# Options: --unit-only, --kvm-only, --suite NAME (detect, sandbox, retry, kvm, vmm, linux, ci;
 # kvm@native, kvm@sandbox, vmm@native, vmm@sandbox pick one placement).
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -28,7 +29,7 @@ while [ $# -gt 0 ]; do
     --unit-only) kvm=0 ;;
     --kvm-only) unit=0 ;;
     --suite) only_suite=$2; shift ;;
-    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
     *) echo "test.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -51,27 +52,8 @@ say "build ($build)"
 ninja -C "$build" || die "build failed"
 mkdir -p "$log_dir"
 
-# Adds the counts from a GoogleTest log to the totals.
-# The lines of a sandbox log after its last INFRA retry line: the try that
-# counts (a try retried as infrastructure may have printed results too).
-last_try() {
-  awk '/^\[kvm-sandbox\] INFRA:/ { buf = ""; next } { buf = buf $0 "\n" } END { printf "%s", buf }' "$1"
-}
-
-count_gtest() {  # $1 = log file, $2 = suite label
-  local p f s
-  p=$(last_try "$1" | grep -aE '^\[  PASSED  \] [0-9]+ test' | awk '{s+=$4} END {print s+0}')
-  f=$(last_try "$1" | grep -aE '^\[  FAILED  \] [0-9]+ test' | awk '{s+=$4} END {print s+0}')
-  s=$(last_try "$1" | grep -aE '^\[  SKIPPED \] [0-9]+ test' | awk '{s+=$4} END {print s+0}')
-  passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + s))
-  printf '%s: %d passed, %d failed, %d skipped\n' "$2" "$p" "$f" "$s"
-  if [ "$s" -gt 0 ]; then
-    echo "!!! $2: $s test(s) SKIPPED:" >&2
-    last_try "$1" | grep -aE '^\[  SKIPPED \] [A-Za-z]' >&2 || true
-    last_try "$1" | grep -aiE 'skipp' | grep -av '^\[' | head -5 >&2 || true
-  fi
-  [ "$f" -eq 0 ] || failures+=("$2")
-}
+# shellcheck source=tools/test-lib.sh
+. "$root/tools/test-lib.sh"
 
 run_unit_suites() {  # $1 = build dir, $2 = label
   say "unit suites ($2)"
@@ -101,58 +83,7 @@ for t in json.load(sys.stdin):
   UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 run_unit_suites "$asan" "asan"
 fi
 
-# ---- KVM suites -----------------------------------------------------------
-# Whether NAME (a suite label such as kvm@native) was asked for by --suite.
-wanted() { [ -z "$only_suite" ] || [ "$only_suite" = "$1" ] || [ "$only_suite" = "${1%@*}" ]; }
-
-# Sandbox infrastructure events (L1 froze or reset itself) that kvm-sandbox.sh
-# retried: counted and shown, never hidden ($1 = log, $2 = label).
-count_infra() {
-  local n
-  n=$(grep -ac '^\[kvm-sandbox\] INFRA:' "$1")
-  [ "$n" -gt 0 ] || return 0
-  infra_events=$((infra_events + n))
-  echo "!!! $2: $n sandbox infrastructure event(s), retried in a fresh L1:" >&2
-  grep -a '^\[kvm-sandbox\] INFRA:' "$1" >&2
-}
-
-# $1 = label, $2 = needs (linux|bare), $3 = placement (auto|native|qemu),
-# $4 = shards, $5.. = command (a gtest binary). With N shards the tests are
-# split N ways (GTEST_TOTAL_SHARDS) and each part runs as its own sandbox
-# run: an L1 freeze then repeats only that part, and each part spends less
-# time in L1, where the chance of a freeze grows with time (docs/sandbox.md).
-kvm_suite() {
-  local label=$1 needs=$2 where=$3 shards=$4; shift 4
-  wanted "$label" || return 0
-  local k
-  for (( k = 0; k < shards; k++ )); do
-    local part=$label
-    [ "$shards" -gt 1 ] && part="$label[$((k + 1))/$shards]"
-    say "KVM suite: $part"
-    local log="$log_dir/kvm-${label//@/-}.log" rc
-    [ "$shards" -gt 1 ] && log="$log_dir/kvm-${label//@/-}-$((k + 1)).log"
-    AMBER_SANDBOX=$where tools/kvm-sandbox.sh --needs "$needs" --amber "$root/$build/tools/amber" \
-        --timeout "${AMBER_KVM_TIMEOUT:-900}" --retries 6 \
-        --carry "$root/$build/tools/amber" --carry "$1" --carry "$root/$build/guest-tests/bare" \
-        --carry "$root/$build/guest" ${extra_carry[@]+"${extra_carry[@]}"} \
-        --env "AMBER_BIN=$root/$build/tools/amber" --env "AMBER_GUEST_DIR=$root/$build/guest" \
-        --env "GTEST_TOTAL_SHARDS=$shards" --env "GTEST_SHARD_INDEX=$k" \
-        --env "GTEST_COLOR=no" -- "$@" 2>&1 | tee "$log"
-    rc=${PIPESTATUS[0]}
-    if [ "$rc" -eq 125 ] || [ "$rc" -eq 124 ]; then
-      echo "!!! KVM suite $part could not run (exit $rc: timeout, stall or sandbox infrastructure failure, see above)" >&2
-      failures+=("kvm-$part (did not run)")
-      continue
-    fi
-    count_infra "$log" "kvm-$part"
-    local before=$skipped
-    count_gtest "$log" "kvm-$part"
-    kvm_skipped=$((kvm_skipped + skipped - before))
-    if [ "$rc" -ne 0 ] && ! printf '%s\n' "${failures[@]+"${failures[@]}"}" | grep -qxF "kvm-$part"; then
-      failures+=("kvm-$part (exit $rc)")
-    fi
-  done
-}
+# ---- KVM suites (kvm_suite and its helpers: tools/test-lib.sh) -------------
 
 # A script suite that prints "N passed, N failed" ($1 = label, $2.. = command).
 script_suite() {
@@ -183,6 +114,9 @@ if [ $kvm = 1 ]; then
   script_suite sandbox tools/sandbox-selftest.sh
   say "guest artifacts"
   guest-tests/linux/prepare.sh "$build/guest" || die "guest artifacts failed"
+  # test.sh's own retry of a sandbox triple fault (tools/test-lib.sh), with
+  # stand-in gtest binaries through kvm-sandbox.sh, about 40 s.
+  AMBER_BUILD_DIR=$build script_suite retry tools/test-retry-selftest.sh
   # Bare-metal suites on every KVM there is: natively where this machine's
   # KVM runs bare-metal guests, and always in the sandbox (a second KVM
   # implementation finds bugs the first hides).
