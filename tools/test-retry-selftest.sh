@@ -21,7 +21,7 @@ check() {  # name, then a command that succeeds when the check holds
 }
 
 # The state test-lib.sh works on (as test.sh sets it).
-log_dir=$tmp/logs only_suite="" extra_carry=()
+log_dir=$tmp/logs only_suite="" extra_carry=(--carry "$tmp")  # the stand-ins call each other
 mkdir -p "$log_dir"
 say() { echo "== $*"; }
 reset_counts() { passed=0 failed=0 skipped=0 kvm_skipped=0 infra_events=0 tf_retries=0; failures=(); }
@@ -62,6 +62,9 @@ EOF
 fake flaky pass "$sig"
 fake always fail "$sig"
 fake nosig fail "a plain assertion failure"
+# crashy: the retry dies before it reports anything.
+printf '#!/bin/sh\ncase " $* " in *" --gtest_filter=Fake.Test "*) exit 1 ;; esac\nexec %s "$@"\n' "$tmp/always" >"$tmp/crashy"
+chmod +x "$tmp/crashy"
 
 in_sandbox=0
 tools/kvm-sandbox.sh --needs linux --amber "$root/$build/tools/amber" --placement 2>&1 | grep -q 'QEMU-TCG sandbox' && in_sandbox=1
@@ -82,6 +85,11 @@ kvm_suite linux linux auto 1 "$tmp/always" >"$tmp/always.out" 2>&1
 cat "$tmp/always.out"
 check "a failure that repeats on the retry stays a failure" eval '[ "$failed" = 1 ] && [ ${#failures[@]} -gt 0 ]'
 [ $in_sandbox = 1 ] && check "sandbox: it was retried exactly once" [ "$(grep -c '^RETRY' "$tmp/always.out")" = 1 ]
+
+reset_counts
+kvm_suite linux linux auto 1 "$tmp/crashy" >"$tmp/crashy.out" 2>&1
+cat "$tmp/crashy.out"
+check "a retry that reports nothing leaves the failure and its count" eval '[ "$failed" = 1 ] && [ "$passed" = 1 ] && [ ${#failures[@]} -gt 0 ]'
 
 reset_counts
 kvm_suite linux linux auto 1 "$tmp/nosig" >"$tmp/nosig.out" 2>&1
