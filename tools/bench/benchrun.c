@@ -17,10 +17,10 @@
 //   -o FILE        copy everything the child prints to FILE
 //   -t SECS        time limit (default 120): then SIGKILL, exit status 124
 //   -k FILE        a counter file (e.g. /sys/kernel/debug/kvm/pf_fixed): read
-//                  at the first stdout and at each mark, before its -I and -q,
-//                  printed as "benchrun: count WHEN BASENAME VALUE" (WHEN is
-//                  first-stdout or the mark's name); repeatable. An unreadable
-//                  file prints nothing.
+//                  at the first stdout and at each mark (after its -I, before
+//                  -q), printed as "benchrun: count WHEN BASENAME VALUE" (WHEN
+//                  is first-stdout or the mark's name); repeatable. An
+//                  unreadable file prints nothing.
 //
 // Times are milliseconds of CLOCK_MONOTONIC since just before fork(), so they
 // include exec, dynamic linking and everything the VMM does before the guest
@@ -215,11 +215,14 @@ int main(int argc, char** argv) {
         if (memmem(buf + from, len - from, marks[i].text, tl)) {
           marks[i].seen = 1;
           printf("benchrun: mark %s %.2f\n", marks[i].name, tr);
-          print_counters(marks[i].name);
+          fflush(stdout);
           if (marks[i].send) {
             size_t sl = strlen(marks[i].send);
             if (write(in_p[1], marks[i].send, sl) != (ssize_t)sl) perror("benchrun: write input");
           }
+          // After the send, so reading them does not delay the next input
+          // (and so the next phase's time); before any -q stops the child.
+          print_counters(marks[i].name);
           if (marks[i].hook) {
             pid_t h = fork();
             if (h == 0) {
