@@ -238,6 +238,9 @@ class Image {
   // block, the metadata, every run, frame and extent, rounded to blocks
   // (packed disk extents may share a block: each block counts once).
   uint64_t written_block_bytes() const;
+  // Compares region i's runs with their checksums through the mapping and
+  // records the file once every raw region passed; map_ram skips it when a
+  // check record already vouches for the file.
   void check_runs(const Mapping& m, size_t i, const struct stat& st, unsigned threads) const;
   CheckedImages check_records_;
   mutable uint64_t runs_checked_ = 0;

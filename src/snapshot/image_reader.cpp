@@ -314,7 +314,7 @@ Mapping Image::map_ram(size_t i, unsigned threads, uint64_t host_bytes, void* at
         }
       }
     }
-    check_runs(m, i, st, threads);
+    if (!vouched) check_runs(m, i, st, threads);
     return m;
   }
 
@@ -342,7 +342,6 @@ FileIdentity Image::identity() const {
 
 void Image::check_runs(const Mapping& m, size_t i, const struct stat& st, unsigned threads) const {
   auto id = FileIdentity::of(st, metadata_xxh3_);
-  if (check_records_.contains(id)) return;
   auto& r = ram_[i];
   std::vector<uint8_t> bad(r.runs.size(), 0);
   parallel_for(r.runs.size(), worker_count(threads, r.runs.size()), [&](size_t j, unsigned) {
