@@ -11,12 +11,19 @@ last_try() {
   awk '/^\[kvm-sandbox\] INFRA:/ { buf = ""; next } { buf = buf $0 "\n" } END { printf "%s", buf }' "$1"
 }
 
+# "PASSED FAILED SKIPPED": the test counts of a GoogleTest log's last try.
+gtest_counts() {
+  last_try "$1" | awk '
+    /^\[  PASSED  \] [0-9]+ test/ { p += $4 }
+    /^\[  FAILED  \] [0-9]+ test/ { f += $4 }
+    /^\[  SKIPPED \] [0-9]+ test/ { s += $4 }
+    END { print p + 0, f + 0, s + 0 }'
+}
+
 # Adds the counts from a GoogleTest log to the totals.
 count_gtest() {  # $1 = log file, $2 = suite label
   local p f s
-  p=$(last_try "$1" | grep -aE '^\[  PASSED  \] [0-9]+ test' | awk '{s+=$4} END {print s+0}')
-  f=$(last_try "$1" | grep -aE '^\[  FAILED  \] [0-9]+ test' | awk '{s+=$4} END {print s+0}')
-  s=$(last_try "$1" | grep -aE '^\[  SKIPPED \] [0-9]+ test' | awk '{s+=$4} END {print s+0}')
+  read -r p f s < <(gtest_counts "$1")
   passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + s))
   printf '%s: %d passed, %d failed, %d skipped\n' "$2" "$p" "$f" "$s"
   if [ "$s" -gt 0 ]; then
@@ -52,7 +59,7 @@ kvm_suite() {
   local k
   for (( k = 0; k < shards; k++ )); do
     local part=$label
-    [ "$shards" -gt 1 ] && part="$label[$((k + 1))/$shards]"
+    [ "$shards" -gt 1 ] && part="${label}[$((k + 1))/$shards]"
     say "KVM suite: $part"
     local log="$log_dir/kvm-${label//@/-}.log" rc
     [ "$shards" -gt 1 ] && log="$log_dir/kvm-${label//@/-}-$((k + 1)).log"
@@ -123,9 +130,7 @@ retry_triple_faults() {
   local rlog=$log.retry rrc p f s
   sandbox_gtest "$rlog" "$needs" "$where" 1 0 "$@" "--gtest_filter=${tests// /:}"
   rrc=$?
-  p=$(last_try "$rlog" | grep -aE '^\[  PASSED  \] [0-9]+ test' | awk '{s+=$4} END {print s+0}')
-  f=$(last_try "$rlog" | grep -aE '^\[  FAILED  \] [0-9]+ test' | awk '{s+=$4} END {print s+0}')
-  s=$(last_try "$rlog" | grep -aE '^\[  SKIPPED \] [0-9]+ test' | awk '{s+=$4} END {print s+0}')
+  read -r p f s < <(gtest_counts "$rlog")
   echo "kvm-$part retry: $p passed, $f failed, $s skipped (exit $rrc)"
   count_infra "$rlog" "kvm-$part retry"
   # The retried tests were counted as failures above. A retry that reported
